@@ -1,0 +1,6 @@
+"""`python -m healthscore` runs the CLI."""
+
+from healthscore.cli import main
+
+if __name__ == "__main__":
+    main()

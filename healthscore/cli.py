@@ -1,0 +1,141 @@
+"""The command line: parse options, call the library, render, map errors to exit codes.
+
+Heavy modules (pandas, the pipeline) are imported inside the commands so that
+`healthscore --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from healthscore import __version__
+from healthscore.errors import HealthscoreError
+
+app = typer.Typer(
+    name="healthscore",
+    help="Score B2B customer health from CRM, support, survey and usage exports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The YAML config file.", show_default=False)]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"healthscore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Score B2B customer health from CRM, support, survey and usage exports."""
+
+
+@contextlib.contextmanager
+def _errors(debug: bool = False) -> Iterator[None]:
+    """Turn library errors into a message on stderr and the exit code of PRODUCT.md section 6."""
+    from healthscore.render import make_console, render_error
+
+    try:
+        yield
+    except HealthscoreError as exc:
+        render_error(exc, make_console(sys.stderr))
+        raise typer.Exit(exc.exit_code) from None
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if debug:
+            raise
+        typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        typer.echo("run again with --debug to see the traceback, and please report it", err=True)
+        raise typer.Exit(1) from None
+
+
+def _quiet_broken_pipe() -> NoReturn:
+    """The reader went away (`| head`): stop quietly, without a traceback at interpreter exit."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(0)
+
+
+@app.command()
+def score(
+    config: ConfigOption,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Scoring date, YYYY-MM-DD or 'today' (default: the config's).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output directory (default: outputs.dir of the config).")
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Write only the scored table to this file, or '-' for stdout."),
+    ] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Format for -o: csv, parquet, json or jsonl.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+) -> None:
+    """Score every account and write the scored table, run.json and a summary."""
+    with _errors(debug):
+        from healthscore.config import load_config
+        from healthscore.errors import UsageError
+        from healthscore.outputs import format_of, write_outputs, write_single
+        from healthscore.pipeline import run
+
+        if output is not None and out is not None:
+            raise UsageError("give either --out DIR (all outputs) or -o FILE (the table only), not both")
+        if output is not None:
+            format_of(output, fmt)  # a bad --format fails before any work
+        elif fmt is not None:
+            raise UsageError("--format goes with -o FILE; for --out, set outputs.formats in the config")
+        started = dt.datetime.now(dt.UTC)
+        cfg = load_config(config)
+        result = run(cfg, as_of)
+        if output is not None:
+            written = write_single(result, output, fmt, sys.stdout.buffer)
+            paths = [written] if written else []
+        else:
+            paths = write_outputs(result, cfg, str(out) if out else None, started)
+        summary_stream = sys.stderr if output == "-" else sys.stdout
+        _report(result.summary, paths, summary_stream, quiet, json_summary)
+
+
+def _report(summary: object, paths: list[Path], stream: object, quiet: bool, as_json: bool) -> None:
+    import json
+
+    from healthscore.render import make_console, render_summary
+    from healthscore.summary import Summary
+
+    assert isinstance(summary, Summary)
+    if quiet:
+        return
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False), file=stream)  # type: ignore[call-overload]
+        return
+    console = make_console(stream)  # type: ignore[arg-type]
+    render_summary(summary, console)
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+
+
+def main() -> None:
+    """Entry point of the `healthscore` command."""
+    app(prog_name="healthscore")

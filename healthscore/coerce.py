@@ -1,0 +1,135 @@
+"""Column types: text columns converted to the types the config names, vectorized.
+
+A value that does not convert is never silently turned into a missing value: the
+run stops with the file, line, column and value, and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from healthscore.config import SourceConfig
+from healthscore.errors import DataError, Problem
+
+TRUE_TOKENS = frozenset({"true", "t", "yes", "y", "1"})
+FALSE_TOKENS = frozenset({"false", "f", "no", "n", "0"})
+MAX_EXAMPLES = 5
+
+
+def apply_types(
+    frame: pd.DataFrame, types: Mapping[str, str], source: SourceConfig, labels: Sequence[str], infer: bool
+) -> pd.DataFrame:
+    """Convert configured columns; the time column becomes datetime; with `infer`, text columns
+    whose every value is a number become numbers. Raises DataError listing bad values."""
+    frame = frame.copy()
+    problems: list[Problem] = []
+    wanted = dict(types)
+    if source.time and source.time not in wanted:
+        wanted[source.time] = "datetime"
+    wanted.pop(source.key, None)  # keys are always text
+    for column, kind in wanted.items():
+        if column not in frame.columns:
+            continue
+        converted, bad = convert(frame[column], kind, source)
+        if bad.any():
+            problems.append(_bad_values(frame, column, kind, bad, labels, source))
+        else:
+            frame[column] = converted
+    if problems:
+        raise DataError(f"{sum(1 for _ in problems)} column(s) hold values of the wrong type", problems)
+    if infer:
+        skip = {*wanted, source.key, "_file", "_line"}
+        for column in frame.columns:
+            if column not in skip and _is_text(frame[column]):
+                number, bad = _to_number(frame[column], source)
+                if not bad.any() and number.notna().any():
+                    frame[column] = number
+    return frame
+
+
+def _is_text(values: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(values.dtype) or values.dtype == object
+
+
+def convert(values: pd.Series, kind: str, source: SourceConfig) -> tuple[pd.Series, pd.Series]:
+    """Convert a column to `kind`; return the converted column and a mask of values that failed."""
+    if kind == "string":
+        text = values.astype("str")
+        return text.where(values.notna()), pd.Series(False, index=values.index)
+    if kind in ("int", "float"):
+        number, bad = _to_number(values, source)
+        if kind == "int":
+            fractional = number.notna() & (number != np.floor(number))
+            return number.astype("Float64").round().astype("Int64"), bad | fractional
+        return number, bad
+    if kind == "bool":
+        return _to_bool(values)
+    return _to_datetime(values, source, date_only=kind == "date")
+
+
+def _to_number(values: pd.Series, source: SourceConfig) -> tuple[pd.Series, pd.Series]:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("float64"), pd.Series(False, index=values.index)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.astype("float64"), pd.Series(False, index=values.index)
+    text = values.astype("str").str.strip()
+    if source.thousands:
+        text = text.str.replace(source.thousands, "", regex=False)
+    if source.decimal != ".":
+        text = text.str.replace(source.decimal, ".", regex=False)
+    number = pd.to_numeric(text.where(values.notna()), errors="coerce").astype("float64")
+    return number, values.notna() & number.isna()
+
+
+def _to_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.astype("boolean"), pd.Series(False, index=values.index)
+    text = values.astype("str").str.strip().str.lower()
+    is_true, is_false = text.isin(TRUE_TOKENS), text.isin(FALSE_TOKENS)
+    result = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    result[is_true] = True
+    result[is_false] = False
+    return result, values.notna() & ~(is_true | is_false)
+
+
+def _to_datetime(values: pd.Series, source: SourceConfig, date_only: bool) -> tuple[pd.Series, pd.Series]:
+    """Parse times to naive UTC (aware times converted, naive taken as UTC); numbers are epochs."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        parsed = pd.to_datetime(values, utc=True)
+    elif pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        numbers = values.astype("float64")
+        unit = "ms" if numbers.abs().max() > 1e11 else "s"
+        parsed = pd.to_datetime(numbers, unit=unit, utc=True)  # type: ignore[call-overload]
+    else:
+        text = values.astype("str").str.strip().where(values.notna())
+        fmt = None if source.date_format.upper() == "ISO8601" else source.date_format
+        try:
+            parsed = pd.to_datetime(text, format=fmt or "ISO8601", utc=True, errors="coerce")
+        except (ValueError, TypeError):
+            parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
+    parsed = parsed.dt.tz_convert(None)
+    if date_only:
+        parsed = parsed.dt.normalize()
+    return parsed, values.notna() & parsed.isna()
+
+
+def _bad_values(
+    frame: pd.DataFrame, column: str, kind: str, bad: pd.Series, labels: Sequence[str], source: SourceConfig
+) -> Problem:
+    rows = frame.loc[bad, [column, "_file", "_line"]].head(MAX_EXAMPLES)
+    examples = "; ".join(
+        f"{Path(labels[f]).name} line {line}: {value!r}"
+        for value, f, line in zip(rows[column], rows["_file"], rows["_line"], strict=True)
+    )
+    count = int(bad.sum())
+    if kind in ("date", "datetime"):
+        hint = f"set date_format (now {source.date_format!r}) to the pattern of these values, e.g. '%m/%d/%Y'"
+    elif kind in ("int", "float"):
+        hint = "fix the values, or set `decimal`/`thousands` for formatted numbers, or type the column as string"
+    else:
+        hint = "fix the values, or type the column as string"
+    return Problem(f"{count} value(s) of column {column!r} are not {kind}: {examples}", column, hint)

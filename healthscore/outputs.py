@@ -1,0 +1,174 @@
+"""Outputs: the scored table in csv / parquet / json / jsonl, and the run.json manifest.
+
+Every file is written to a temporary file in its target directory and renamed into
+place only after all of them were written, so a failed run leaves the previous
+outputs untouched and a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from healthscore import __version__
+from healthscore.config import Config
+from healthscore.errors import OutputError, UsageError
+from healthscore.pipeline import RunResult
+
+FORMATS = ("csv", "parquet", "json", "jsonl")
+MANIFEST = "run.json"
+
+
+def table_bytes(table: pd.DataFrame, fmt: str) -> bytes:
+    """The table encoded in one output format (deterministic for the same table)."""
+    if fmt == "csv":
+        return _text_frame(table).to_csv(index=False, lineterminator="\n").encode("utf-8")
+    if fmt in ("json", "jsonl"):
+        records = json.loads(_text_frame(table).to_json(orient="records", double_precision=10))
+        if fmt == "jsonl":
+            return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+        return (json.dumps(records, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    if fmt == "parquet":
+        sink = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), sink, compression="zstd")
+        return sink.getvalue()
+    raise UsageError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _text_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Dates as ISO text, so CSV and JSON show 2026-01-31 rather than timestamps."""
+    out = table.copy()
+    for col in out.columns:
+        dtype = out[col].dtype
+        if isinstance(dtype, pd.ArrowDtype) and pa.types.is_date(dtype.pyarrow_dtype):
+            out[col] = out[col].astype("str").where(out[col].notna())
+        elif pd.api.types.is_datetime64_any_dtype(out[col].dtype):
+            out[col] = out[col].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    return out
+
+
+def format_of(path: str, fmt: str | None) -> str:
+    """The output format: the one asked for, else from the file's suffix."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return fmt
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        return suffix
+    if path == "-":
+        return "csv"
+    raise UsageError(f"cannot tell the format of {path!r} from its suffix; add --format")
+
+
+@contextlib.contextmanager
+def _staged(paths: list[Path]) -> Iterator[list[IO[bytes]]]:
+    """Temp files beside each target; renamed onto the targets only if the block succeeds."""
+    temps: list[tuple[Any, Path]] = []
+    try:
+        for path in paths:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in `finally`
+                    dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+                )
+            except OSError as exc:
+                raise OutputError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+            temps.append((handle, path))
+        yield [h for h, _ in temps]
+        for handle, path in temps:
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+            os.replace(handle.name, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write output: {exc.strerror or exc}") from None
+    finally:
+        for handle, _ in temps:
+            handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(handle.name)
+
+
+def write_files(contents: dict[Path, bytes]) -> None:
+    """Write several files atomically as a set: all are replaced, or none."""
+    paths = list(contents)
+    with _staged(paths) as handles:
+        for handle, path in zip(handles, paths, strict=True):
+            handle.write(contents[path])
+
+
+def write_outputs(
+    result: RunResult, config: Config, out_dir: str | None = None, started: dt.datetime | None = None
+) -> list[Path]:
+    """Write the scored table in each configured format plus run.json; return the paths written."""
+    directory = Path(out_dir) if out_dir else config.resolve(config.outputs.dir)
+    contents = {
+        directory / f"{config.outputs.name}.{fmt}": table_bytes(result.table, fmt) for fmt in config.outputs.formats
+    }
+    manifest = build_manifest(result, config, contents, started)
+    contents[directory / MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    write_files(contents)
+    return list(contents)
+
+
+def write_single(result: RunResult, target: str, fmt: str | None, stdout: IO[bytes]) -> Path | None:
+    """Write only the table to one file (atomically) or to stdout for `-`; returns the path."""
+    fmt = format_of(target, fmt)
+    data = table_bytes(result.table, fmt)
+    if target == "-":
+        stdout.write(data)
+        stdout.flush()
+        return None
+    write_files({Path(target): data})
+    return Path(target)
+
+
+def _relative(path: str | Path, base: Path) -> str:
+    """A path relative to the config's directory, so manifests compare across machines."""
+    return os.path.relpath(Path(path).resolve(), base)
+
+
+def build_manifest(
+    result: RunResult, config: Config, contents: dict[Path, bytes], started: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The run manifest: what was read, what was written, what went wrong, how long it took."""
+    base = config.base_dir
+    summary = result.summary
+    return {
+        "healthscore_version": __version__,
+        "as_of": result.as_of.isoformat(),
+        "started_at": (started or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
+        "config": {"path": str(config.path) if config.path else None, "sha256": config.sha256},
+        "inputs": {
+            name: {
+                "files": [{"path": _relative(f.path, base), "rows": f.rows, "sha256": f.sha256} for f in data.files],
+                "rows_read": data.rows_read,
+                "rows_without_key": data.rows_without_key,
+                "rows_without_time": data.rows_without_time,
+                **({"join": result.joins[name].to_dict()} if name in result.joins else {}),
+            }
+            for name, data in result.sources.items()
+        },
+        "accounts": summary.accounts,
+        "scored": summary.scored,
+        "segments": {row.name: row.accounts for row in summary.segments},
+        "warnings": [w.to_dict() for w in summary.warnings],
+        "outputs": [
+            {"path": _relative(path, base), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            for path, data in contents.items()
+        ],
+        "timings": result.timings,
+    }

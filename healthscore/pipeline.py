@@ -1,0 +1,169 @@
+"""The whole run: read sources, aggregate metrics, join, normalize, score, segment, explain.
+
+`run(config, as_of)` does all of the work and returns a `RunResult`: the scored table in
+the output column order, the summary, and the facts the manifest records. It writes
+nothing; `outputs.write_outputs` does that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import pandas as pd
+
+from healthscore.aggregate import aggregate_source, source_metrics
+from healthscore.checks import expr_metric_order
+from healthscore.config import Config
+from healthscore.errors import ConfigError, Problem
+from healthscore.explain import points_lost, top_drivers
+from healthscore.expr import parse
+from healthscore.join import SourceJoin, join_metrics, spine_frame
+from healthscore.normalize import normalize
+from healthscore.scoring import (
+    choose_profiles,
+    finish_scores,
+    formula_scores,
+    segment_of,
+    weighted_scores,
+)
+from healthscore.sources import SourceData, read_source
+from healthscore.summary import Summary, build_summary
+from healthscore.table import scored_table
+
+T = TypeVar("T")
+
+
+@dataclass
+class RunResult:
+    """Everything a run computed: the scored table, the summary and the manifest's facts."""
+
+    as_of: dt.date
+    table: pd.DataFrame
+    summary: Summary
+    sources: dict[str, SourceData]
+    joins: dict[str, SourceJoin]
+    warnings: list[Problem]
+    timings: dict[str, float] = field(default_factory=dict)
+    metric_scores: pd.DataFrame | None = None
+    points_lost: pd.DataFrame | None = None
+
+
+def resolve_as_of(config: Config, as_of: dt.date | str | None) -> dt.date:
+    """The scoring date: the argument (a date, 'today' or YYYY-MM-DD), else the config's, else today."""
+    if isinstance(as_of, dt.date):
+        return as_of
+    if as_of is None:
+        return config.as_of or dt.date.today()
+    if as_of.strip().lower() == "today":
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(as_of.strip())
+    except ValueError:
+        raise ConfigError(f"as_of must be a date like 2026-01-31 or 'today', got {as_of!r}") from None
+
+
+def needed_columns(config: Config) -> dict[str, set[str]]:
+    """The columns each source must have: fields, filter names, and the spine's pass-through."""
+    needed: dict[str, set[str]] = {config.accounts.source: set(config.accounts.columns)}
+    spine = needed[config.accounts.source]
+    spine.update(c for c in (config.accounts.name, config.accounts.arr) if c)
+    for profile in config.profiles.values():
+        spine.update(parse(profile.when).names)
+    for metric in config.metrics.values():
+        if metric.expr is not None:
+            spine.update(parse(metric.expr).names - set(config.metrics))
+            continue
+        cols = needed.setdefault(str(metric.source), set())
+        cols.update(c for c in (metric.field, metric.of.field if metric.of else None) if c)
+        for text in (metric.where, metric.of_rows):
+            if text:
+                cols.update(parse(text).names)
+    return needed
+
+
+def run(config: Config, as_of: dt.date | str | None = None) -> RunResult:
+    """Score every account of the spine as of a date; raises HealthscoreError subclasses."""
+    day = resolve_as_of(config, as_of)
+    timings: dict[str, float] = {}
+
+    def timed(stage: str, fn: Callable[[], T]) -> T:
+        start = time.perf_counter()
+        value = fn()
+        timings[stage] = round(time.perf_counter() - start, 4)
+        return value
+
+    needed = needed_columns(config)
+    spine_name = config.accounts.source
+    sources = timed(
+        "read",
+        lambda: {
+            name: read_source(config, name, None if name == spine_name else cols) for name, cols in needed.items()
+        },
+    )
+    warnings = [w for data in sources.values() for w in data.warnings]
+    spine = spine_frame(sources[spine_name])
+    by_source = source_metrics(config)
+    aggregated = timed(
+        "aggregate",
+        lambda: {name: aggregate_source(sources[name], metrics, day) for name, metrics in by_source.items()},
+    )
+    raw, joins = join_metrics(config, spine, aggregated, sources)
+    warnings += [j.warning() for j in joins.values() if j.unmatched_keys]
+    raw = timed("derive", lambda: _derive(config, spine, raw))
+    metric_scores = timed("normalize", lambda: _normalize_all(config, raw, warnings))
+    profile = choose_profiles(config, spine)
+    scores = timed("score", lambda: weighted_scores(config, metric_scores, profile))
+    if config.score.method == "formula":
+        scores = formula_scores(config, scores, metric_scores, raw)
+        warnings += scores.warnings
+    health = finish_scores(scores, config.score.min_coverage)
+    segments = segment_of(health, config.segments)
+    lost = points_lost(scores.effective_weights, metric_scores)
+    drivers = top_drivers(lost, metric_scores, {m: config.metric_label(m) for m in config.metrics})
+    table = scored_table(config, day, spine, raw, metric_scores, scores, health, segments, drivers)
+    summary = build_summary(config, day, table, spine, joins, sources, warnings)
+    return RunResult(day, table, summary, sources, joins, warnings, timings, metric_scores, lost)
+
+
+def _derive(config: Config, spine: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """Add expr metrics (in dependency order) computed from other metrics and spine columns."""
+    exprs = {n: m for n, m in config.metrics.items() if m.expr is not None}
+    deps = {n: set(parse(str(m.expr)).names) & set(config.metrics) for n, m in exprs.items()}
+    raw = raw.copy()
+    for name in expr_metric_order(deps):
+        expression = parse(str(exprs[name].expr))
+        columns: dict[str, pd.Series] = {}
+        for col in expression.names:
+            if col in config.metrics:
+                columns[col] = raw[col]
+            elif col in spine.columns:
+                columns[col] = spine[col]
+            else:
+                raise ConfigError(
+                    f"metric {name!r}: expr names {col!r}, which is neither a metric nor a column of the accounts",
+                    [
+                        Problem(
+                            f"columns of source {config.accounts.source!r}: {', '.join(map(str, spine.columns))}",
+                            f"metrics.{name}.expr",
+                        )
+                    ],
+                )
+        value = expression.evaluate(columns, raw.index)
+        fill = exprs[name].missing_fill
+        raw[name] = value if fill is None else value.fillna(fill)
+    return raw[list(config.metrics)]
+
+
+def _normalize_all(config: Config, raw: pd.DataFrame, warnings: list[Problem]) -> pd.DataFrame:
+    """0..10 scores of every metric, with each metric's fixed missing score applied."""
+    columns = {}
+    for name, metric in config.metrics.items():
+        scores, problems = normalize(raw[name], metric, name)
+        warnings += problems
+        fixed = metric.missing_score
+        columns[name] = scores if fixed is None else scores.fillna(fixed)
+    return pd.DataFrame(columns, index=raw.index)

@@ -1,0 +1,166 @@
+"""The run summary as plain data: segments, ARR, histogram, lowest accounts, data warnings.
+
+Built once from the scored table; `render.py` draws it and `--json` prints `to_dict()`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from healthscore.config import Config
+from healthscore.errors import Problem
+from healthscore.join import SourceJoin
+from healthscore.scoring import UNSCORED, UNSCORED_COLOR
+from healthscore.sources import SourceData
+
+LOWEST = 10
+BINS = 10
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """One segment's line of the summary."""
+
+    name: str
+    color: str
+    accounts: int
+    share: float
+    arr: float | None
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One source's line of the summary."""
+
+    name: str
+    files: int
+    rows: int
+    unmatched_keys: int
+    unmatched_rows: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a run found, ready to render or to serialize."""
+
+    as_of: dt.date
+    accounts: int
+    scored: int
+    mean_score: float | None
+    arr_total: float | None
+    segments: list[SegmentRow]
+    histogram: list[tuple[int, int, int]]
+    lowest: list[dict[str, Any]]
+    sources: list[SourceRow]
+    warnings: list[Problem] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        data["warnings"] = [w.to_dict() for w in self.warnings]
+        data["histogram"] = [{"from": lo, "to": hi, "accounts": n} for lo, hi, n in self.histogram]
+        return data
+
+
+def build_summary(
+    config: Config,
+    as_of: dt.date,
+    table: pd.DataFrame,
+    spine: pd.DataFrame,
+    joins: dict[str, SourceJoin],
+    sources: dict[str, SourceData],
+    warnings: list[Problem],
+) -> Summary:
+    """Summarize a scored table: counts, shares and ARR per segment, and the warnings to show."""
+    arr = _arr(config, spine)
+    n = len(table)
+    scores = table["health_score"]
+    segment_rows = []
+    names = [(s.name, s.color) for s in config.segments] + [(UNSCORED, UNSCORED_COLOR)]
+    for name, color in names:
+        in_segment = (table["segment"] == name).to_numpy()
+        count = int(in_segment.sum())
+        if name == UNSCORED and count == 0:
+            continue
+        segment_rows.append(
+            SegmentRow(
+                name,
+                color,
+                count,
+                round(count / n, 4) if n else 0.0,
+                None if arr is None else float(arr[in_segment].sum()),
+            )
+        )
+    warnings = list(warnings)
+    unscored = int(scores.isna().sum())
+    if unscored:
+        warnings.append(
+            Problem(
+                f"{unscored} account(s) have coverage below {config.score.min_coverage:g} and are Unscored",
+                "score.min_coverage",
+                "check that their sources have rows for them, or set missing: {fill: ...}",
+            )
+        )
+    for data in sources.values():
+        if data.rows_read == 0:
+            warnings.append(Problem(f"source {data.name!r} has no rows", data.name))
+    return Summary(
+        as_of=as_of,
+        accounts=n,
+        scored=n - unscored,
+        mean_score=None if scores.isna().all() else round(float(scores.mean()), 1),
+        arr_total=None if arr is None else float(arr.sum()),
+        segments=segment_rows,
+        histogram=_histogram(scores),
+        lowest=_lowest(config, table, spine, arr),
+        sources=[
+            SourceRow(
+                name,
+                len(data.files),
+                data.rows_read,
+                joins[name].unmatched_keys if name in joins else 0,
+                joins[name].unmatched_rows if name in joins else 0,
+            )
+            for name, data in sources.items()
+        ],
+        warnings=warnings,
+    )
+
+
+def _arr(config: Config, spine: pd.DataFrame) -> np.ndarray | None:
+    if not config.accounts.arr:
+        return None
+    values = pd.to_numeric(spine[config.accounts.arr], errors="coerce")
+    return values.fillna(0.0).to_numpy(dtype="float64")
+
+
+def _histogram(scores: pd.Series) -> list[tuple[int, int, int]]:
+    """Counts of scored accounts in ten bands 0-10, ..., 90-100 (upper bounds inclusive)."""
+    values = scores.dropna().to_numpy()
+    edges = np.arange(0, 101, 100 // BINS)
+    position = np.clip(np.searchsorted(edges[1:], values, side="left"), 0, BINS - 1)
+    counts = np.bincount(position, minlength=BINS)
+    return [(int(edges[i]), int(edges[i + 1]), int(counts[i])) for i in range(BINS)]
+
+
+def _lowest(config: Config, table: pd.DataFrame, spine: pd.DataFrame, arr: np.ndarray | None) -> list[dict[str, Any]]:
+    """The lowest-scoring accounts, shown with the most ARR at stake first."""
+    frame = table[["account_id", "health_score", "segment", "top_drivers"]].copy()
+    name_col = config.accounts.name
+    frame["name"] = spine[name_col].astype("str").to_numpy() if name_col else frame["account_id"]
+    frame["arr"] = arr if arr is not None else np.nan
+    lowest = (
+        frame.dropna(subset=["health_score"]).sort_values(["health_score", "account_id"], kind="mergesort").head(LOWEST)
+    )
+    lowest = lowest.sort_values(["arr", "health_score"], ascending=[False, True], kind="mergesort")
+    if arr is None:
+        lowest["arr"] = None
+    columns = ["account_id", "name", "health_score", "segment", "arr", "top_drivers"]
+    records = lowest[columns].astype(object).to_dict(orient="records")
+    return [{str(k): v for k, v in r.items()} for r in records]
