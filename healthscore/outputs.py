@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from healthscore import __version__
 from healthscore.config import Config
 from healthscore.errors import OutputError, UsageError
+from healthscore.history import snapshot_bytes, snapshot_path
 from healthscore.pipeline import RunResult
 
 FORMATS = ("csv", "parquet", "json", "jsonl")
@@ -118,6 +119,8 @@ def write_outputs(
     contents = {
         directory / f"{config.outputs.name}.{fmt}": table_bytes(result.table, fmt) for fmt in config.outputs.formats
     }
+    if config.history is not None:
+        contents[snapshot_path(config, result.as_of)] = snapshot_bytes(result.table, config)
     manifest = build_manifest(result, config, contents, started)
     contents[directory / MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     write_files(contents)

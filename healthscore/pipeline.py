@@ -21,8 +21,10 @@ from healthscore.config import Config
 from healthscore.errors import ConfigError, Problem
 from healthscore.explain import points_lost, top_drivers
 from healthscore.expr import parse
+from healthscore.history import previous_snapshot, trend_columns
 from healthscore.join import SourceJoin, join_metrics, spine_frame
 from healthscore.normalize import normalize
+from healthscore.overrides import apply_overrides
 from healthscore.scoring import (
     choose_profiles,
     finish_scores,
@@ -122,9 +124,17 @@ def run(config: Config, as_of: dt.date | str | None = None) -> RunResult:
         warnings += scores.warnings
     health = finish_scores(scores, config.score.min_coverage)
     segments = segment_of(health, config.segments)
+    audit = None
+    if config.overrides is not None:
+        health, segments, audit, override_warnings = apply_overrides(config, day, health, segments)
+        warnings += override_warnings
     lost = points_lost(scores.effective_weights, metric_scores)
     drivers = top_drivers(lost, metric_scores, {m: config.metric_label(m) for m in config.metrics})
-    table = scored_table(config, day, spine, raw, metric_scores, scores, health, segments, drivers)
+    table = scored_table(config, day, spine, raw, metric_scores, scores, health, segments, drivers, audit)
+    if config.history is not None:
+        trend = trend_columns(table, previous_snapshot(config, day))
+        for position, column in enumerate(trend.columns, start=len(table.columns) - 1):
+            table.insert(position, column, trend[column])
     summary = build_summary(config, day, table, spine, joins, sources, warnings)
     return RunResult(day, table, summary, sources, joins, warnings, timings, metric_scores, lost)
 

@@ -61,6 +61,7 @@ def scored_table(
     health: pd.Series,
     segments: pd.DataFrame,
     drivers: pd.Series,
+    audit: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Assemble the output table (index reset; `account_id` first, `as_of` last)."""
     columns: dict[str, pd.Series] = {"account_id": pd.Series(spine.index, index=spine.index, dtype="str")}
@@ -79,6 +80,8 @@ def scored_table(
         columns[f"{metric}_score"] = metric_scores[metric].round(SCORE_DECIMALS) + 0.0
     columns["top_drivers"] = drivers
     columns["action"] = segments["action"]
+    if audit is not None:
+        columns.update({c: audit[c] for c in audit.columns})
     columns["as_of"] = pd.Series(pd.Timestamp(as_of), index=spine.index).astype("datetime64[ms]").astype(DATE)
     table = pd.DataFrame(columns, index=spine.index).reset_index(drop=True)
     return table

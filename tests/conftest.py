@@ -1,0 +1,45 @@
+"""Shared test helpers: hand-made sources on disk and configs built in code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from healthscore.config import Config, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = dt.date(2026, 1, 31)
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]] | str) -> Path:
+    """Write rows (dicts) or raw text as a CSV file and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(rows, str):
+        path.write_text(rows, encoding="utf-8")
+    else:
+        pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def make_config(base_dir: Path, **sections: Any) -> Config:
+    """A config from keyword sections (accounts=..., sources=..., metrics=..., groups=...)."""
+    data: dict[str, Any] = {"version": 1, "as_of": AS_OF.isoformat()}
+    data.update(sections)
+    return parse_config(data, base_dir=base_dir)
+
+
+@pytest.fixture
+def accounts_csv(tmp_path: Path) -> Path:
+    """Four accounts (one id with leading zeros) with tier, ARR and seats."""
+    return write_csv(
+        tmp_path / "accounts.csv",
+        "account_id,name,tier,arr,seats\n"
+        "001,Acme,Enterprise,100000,10\n"
+        "002,Beta,SMB,5000,2\n"
+        "003,Gamma,SMB,20000,4\n"
+        "004,Delta,Enterprise,250000,20\n",
+    )
