@@ -43,27 +43,13 @@ Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 
 NUMBER, FLAG, TEXT, TIME, EMPTY = "number", "true/false", "text", "date/time", "all missing"
-_OBJECT_KINDS = {
-    "string": TEXT,
-    "integer": NUMBER,
-    "floating": NUMBER,
-    "decimal": NUMBER,
-    "mixed-integer-float": NUMBER,
-    "boolean": FLAG,
-    "datetime": TIME,
-    "datetime64": TIME,
-    "empty": EMPTY,
-}
+_OBJECT_KINDS = {"string": TEXT, "boolean": FLAG, "datetime": TIME, "datetime64": TIME, "empty": EMPTY}
+_OBJECT_KINDS.update(dict.fromkeys(["integer", "floating", "decimal", "mixed-integer-float"], NUMBER))
 
-_REFUSED = {
+_REFUSED = {  # reasons for syntax outside the allow-list, by ast node type
     "Attribute": "attribute access is not allowed",
     "Subscript": "subscripts are not allowed",
-    "Slice": "slices are not allowed",
     "Lambda": "lambda is not allowed",
-    "ListComp": "comprehensions are not allowed",
-    "SetComp": "comprehensions are not allowed",
-    "DictComp": "comprehensions are not allowed",
-    "GeneratorExp": "comprehensions are not allowed",
     "JoinedStr": "f-strings are not allowed",
     "NamedExpr": "assignment (:=) is not allowed",
     "Starred": "starred arguments are not allowed",
@@ -73,20 +59,10 @@ _REFUSED = {
     "List": "lists are only allowed after 'in'",
     "Tuple": "tuples are only allowed after 'in'",
 }
-_SYMBOLS = {
-    ast.Pow: "**",
-    ast.FloorDiv: "//",
-    ast.Mod: "%",
-    ast.MatMult: "@",
-    ast.BitAnd: "&",
-    ast.BitOr: "|",
-    ast.BitXor: "^",
-    ast.LShift: "<<",
-    ast.RShift: ">>",
-    ast.Invert: "~",
-    ast.Is: "is",
-    ast.IsNot: "is not",
-}
+_REFUSED.update(dict.fromkeys(["ListComp", "SetComp", "DictComp", "GeneratorExp"], "comprehensions are not allowed"))
+_SYMBOLS: dict[type[ast.AST], str] = {ast.Pow: "**", ast.FloorDiv: "//", ast.Mod: "%", ast.MatMult: "@"}
+_SYMBOLS.update({ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"})
+_SYMBOLS.update({ast.Is: "is", ast.IsNot: "is not"})
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
@@ -124,14 +100,14 @@ _NUMERIC_FUNCTIONS: dict[str, Callable[[list[Floats]], Floats]] = {
     "log1p": lambda xs: _log1p(xs[0]),
     "clip": lambda xs: _clip(*xs),
 }
-_ARITY: dict[str, tuple[int, int | None]] = {
+_ARITY: dict[str, tuple[int, int | None]] = {  # (fewest, most) arguments; None: no limit
     "is_missing": (1, 1),
-    "clip": (3, 3),
-    "min": (2, None),
-    "max": (2, None),
     "abs": (1, 1),
     "log1p": (1, 1),
     "round": (1, 2),
+    "clip": (3, 3),
+    "min": (2, None),
+    "max": (2, None),
 }
 
 
@@ -214,9 +190,10 @@ def parse(text: str) -> Expression:
     try:
         tree = ast.parse(body, mode="eval")
     except SyntaxError as exc:
-        column = (
-            lead + _offset(body, exc.lineno or 1, exc.offset - 1) + 1 if exc.offset else len(text.rstrip()) + 1
-        )  # no offset: the text ended too early
+        if exc.offset:
+            column = lead + _offset(body, exc.lineno or 1, exc.offset - 1) + 1
+        else:  # the text ended too early
+            column = len(text.rstrip()) + 1
         raise ExpressionError(text, column, f"syntax error: {exc.msg}") from None
     except ValueError as exc:  # e.g. NUL characters
         raise ExpressionError(text, 1, str(exc)) from None
@@ -283,17 +260,11 @@ class _Compiler:
             dtype = bool if isinstance(value, bool) else "str"
             return self.node(tree, lambda ctx: pd.Series(value, index=ctx.index, dtype=dtype))
         number = _number_literal(tree)
+        if value is None:
+            self.fail(tree, "None is not allowed")
         if number is None:
-            reason = (
-                "None is not allowed"
-                if value is None
-                else (
-                    "number is too large"
-                    if isinstance(value, (int, float))
-                    else f"{type(value).__name__} constants are not allowed"
-                )
-            )
-            self.fail(tree, reason)
+            big = isinstance(value, (int, float))
+            self.fail(tree, "number is too large" if big else f"{type(value).__name__} constants are not allowed")
         return self.node(tree, lambda ctx: pd.Series(number, index=ctx.index, dtype="float64"))
 
     def c_Name(self, tree: ast.Name) -> _Node:
@@ -456,11 +427,13 @@ def _bools(values: Bools, ctx: _Ctx) -> pd.Series:
     return pd.Series(values, index=ctx.index, dtype=bool)
 
 
-def _as_time(series: pd.Series, label: str) -> pd.Series:
+def _as_time(series: pd.Series, label: str, zone: Any = None) -> pd.Series:
+    """`series` as datetimes (text must be ISO 8601); naive ones are put in time zone `zone` if given."""
     try:
-        return pd.to_datetime(series, format="ISO8601")
-    except (TypeError, ValueError) as exc:
-        raise _Mismatch(f"cannot read {label} as a date/time: {exc}") from None
+        times = pd.to_datetime(series, format="ISO8601")
+    except (TypeError, ValueError):
+        raise _Mismatch(f"cannot read {label} as a date/time (write dates like '2026-01-31')") from None
+    return times.dt.tz_localize(zone) if zone is not None and times.dt.tz is None else times
 
 
 def _compare(test: Callable[[Any, Any], Any], a: pd.Series, b: pd.Series, la: str, lb: str) -> Bools:
@@ -474,9 +447,10 @@ def _compare(test: Callable[[Any, Any], Any], a: pd.Series, b: pd.Series, la: st
     if ka in (NUMBER, FLAG) and kb in (NUMBER, FLAG):
         x, y = _floats(a, la), _floats(b, lb)
     elif ka == kb == TEXT:
-        x, y = a.to_numpy(dtype=object), b.to_numpy(dtype=object)
+        x, y = a.array, b.array
     elif {ka, kb} <= {TEXT, TIME}:
-        x, y = _as_time(a, la).array, _as_time(b, lb).array
+        x, y = _as_time(a, la), _as_time(b, lb)
+        x, y = _as_time(x, la, y.dt.tz).array, _as_time(y, lb, x.dt.tz).array
     else:
         raise _Mismatch(f"cannot compare {la} ({ka}) with {lb} ({kb})")
     present = a.notna().to_numpy() & b.notna().to_numpy()
@@ -496,7 +470,7 @@ def _isin(series: pd.Series, values: tuple[str | float | bool, ...], label: str,
     elif kind == TEXT and text:
         hits = series.isin(values).to_numpy(dtype=bool)
     elif kind == TIME and text:
-        wanted = _as_time(pd.Series(values, dtype=object), box)
+        wanted = _as_time(pd.Series(values, dtype=object), box, series.dt.tz)
         hits = series.isin(wanted).to_numpy(dtype=bool)
     else:
         raise _Mismatch(f"cannot compare {label} ({kind}) with {box} ({TEXT if text else NUMBER})")

@@ -17,14 +17,14 @@ from healthscore.expr import Expression, ExpressionError, parse, predicate
 NAN = float("nan")
 
 
-def run(text: str, **columns: Any) -> list[Any]:
+def run(text: str, /, **columns: Any) -> list[Any]:
     """Evaluate `text` over keyword columns (lists become Series on a 0..n-1 index)."""
     series = {k: v if isinstance(v, pd.Series) else pd.Series(v) for k, v in columns.items()}
     index = next(iter(series.values())).index if series else pd.RangeIndex(3)
     return parse(text).evaluate(series, index).tolist()
 
 
-def flags(text: str, **columns: Any) -> list[bool]:
+def flags(text: str, /, **columns: Any) -> list[bool]:
     """Row test via `predicate` (lists become Series on a 0..n-1 index)."""
     series = {k: v if isinstance(v, pd.Series) else pd.Series(v) for k, v in columns.items()}
     index = next(iter(series.values())).index
@@ -133,6 +133,16 @@ def test_datetime_compares_with_date_text() -> None:
     assert flags("'2026-01-01' < when", when=when) == [False, False, False, True]
     assert flags("when in ['2026-01-01', '2025-12-31']", when=when) == [True, True, False, False]
     assert flags("when == other", when=when, other=when) == [True, True, False, True]
+    day = pd.Series(["2026-01-02", None, "2026-01-01", "2026-03-05T10:00:00"], dtype=object)
+    assert flags("when < day", when=when, day=day) == [True, False, False, False]
+
+
+def test_naive_date_text_is_read_in_the_column_time_zone() -> None:
+    when = pd.to_datetime(pd.Series(["2026-01-01", "2026-02-01", None])).dt.tz_localize("America/New_York")
+    assert flags("when == '2026-01-01'", when=when) == [True, False, False]
+    assert flags("when == '2026-01-01T05:00Z'", when=when) == [True, False, False]
+    assert flags("when > '2026-01-15'", when=when) == [False, True, False]
+    assert flags("when in ['2026-02-01']", when=when) == [False, True, False]
 
 
 # ---- missing values, for each dtype -----------------------------------------------------
@@ -338,6 +348,9 @@ def test_text_compared_with_number_is_a_data_error() -> None:
         ("seats and tier == 'a'", "seats is number, not true/false"),
         ("not tier", "tier is text, not true/false"),
         ("when > 'not a date'", "cannot read 'not a date' as a date/time"),
+        ("when > '31/01/2026'", "cannot read '31/01/2026' as a date/time"),
+        ("m == 'a'", r"cannot compare m \(mixed values\) with 'a' \(text\)"),
+        ("gap * 2", "gap is values of dtype timedelta64"),
         ("clip(tier, 0, 1)", "tier is text, not a number"),
     ],
 )
@@ -346,6 +359,8 @@ def test_wrong_types_are_data_errors(text: str, message: str) -> None:
         "tier": pd.Series(["a", "b"], dtype="str"),
         "seats": pd.Series([1, 2]),
         "when": pd.Series(pd.to_datetime(["2026-01-01", "2026-01-02"])),
+        "m": pd.Series(["a", 1], dtype=object),
+        "gap": pd.Series(pd.to_timedelta(["1D", "2D"])),
     }
     with pytest.raises(DataError, match=message) as info:
         parse(text).evaluate(columns, pd.RangeIndex(2))
