@@ -12,12 +12,15 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 
 import typer
 
 from healthscore import __version__
 from healthscore.errors import HealthscoreError
+
+if TYPE_CHECKING:
+    from healthscore.summary import Summary
 
 app = typer.Typer(
     name="healthscore",
@@ -118,19 +121,18 @@ def score(
         _report(result.summary, paths, summary_stream, quiet, json_summary)
 
 
-def _report(summary: object, paths: list[Path], stream: object, quiet: bool, as_json: bool) -> None:
+def _report(summary: Summary, paths: list[Path], stream: TextIO, quiet: bool, as_json: bool) -> None:
+    """Print the summary (as text or JSON) and the files written, unless quiet."""
     import json
 
     from healthscore.render import make_console, render_summary
-    from healthscore.summary import Summary
 
-    assert isinstance(summary, Summary)
     if quiet:
         return
     if as_json:
-        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False), file=stream)  # type: ignore[call-overload]
+        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False), file=stream)
         return
-    console = make_console(stream)  # type: ignore[arg-type]
+    console = make_console(stream)
     render_summary(summary, console)
     for path in paths:
         console.print(f"wrote {path}", highlight=False)

@@ -48,12 +48,20 @@ def _numeric_method(x: pd.Series, scale: ScaleConfig) -> pd.Series:
         return x.clip(0.0, 10.0)
     if method == "percentile":
         return percentile(x)
+    x = _finite(x)
     if scale.clip is not None:
         present = x.dropna()
         if len(present):
             lo, hi = np.percentile(present, scale.clip)
             x = x.clip(lo, hi)
     return minmax(x) if method == "minmax" else zscore(x, scale.z)
+
+
+def _finite(x: pd.Series) -> pd.Series:
+    """+-inf replaced by the extreme finite present values, so one inf cannot flatten minmax/zscore."""
+    finite = x[np.isfinite(x)]
+    lo, hi = (finite.min(), finite.max()) if len(finite) else (-1.0, 1.0)
+    return x.clip(lo, hi)
 
 
 def percentile(x: pd.Series) -> pd.Series:
@@ -135,8 +143,11 @@ def _boolean(values: pd.Series, name: str) -> pd.Series:
 
 def _categorical(values: pd.Series, scale: ScaleConfig, name: str, warnings: list[Problem]) -> pd.Series:
     assert scale.map is not None
-    text = values.astype("str").where(values.notna())
+    text = _category_text(values)
     scores = text.map(scale.map).astype("float64")
+    # a value missing from the map may still match a key but for case and spaces ("good" vs Good)
+    folded = {str(k).strip().casefold(): v for k, v in reversed(scale.map.items())}
+    scores = scores.fillna(text.str.strip().str.casefold().map(folded).astype("float64"))
     unmapped = text.notna() & scores.isna()
     if unmapped.any():
         examples = sorted(text[unmapped].unique().tolist())[:5]
@@ -148,3 +159,14 @@ def _categorical(values: pd.Series, scale: ScaleConfig, name: str, warnings: lis
             )
         )
     return scores
+
+
+def _category_text(values: pd.Series) -> pd.Series:
+    """Values as map keys: whole numbers without a trailing .0 (3.0 -> "3"), missing kept missing."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        numbers = values.astype("float64")
+        whole = numbers.where((numbers.abs() < 2**53) & (numbers == np.round(numbers)))
+        text = numbers.astype("str").mask(whole.notna(), whole.astype("Int64").astype("str"))
+    else:
+        text = values.astype("str")
+    return text.where(values.notna())

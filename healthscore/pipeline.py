@@ -107,6 +107,11 @@ def run(config: Config, as_of: dt.date | str | None = None) -> RunResult:
         },
     )
     warnings = [w for data in sources.values() for w in data.warnings]
+    warnings += [
+        Problem(f"source {name!r} is not used by any metric or by accounts, so it was not read", f"sources.{name}")
+        for name in config.sources
+        if name not in needed
+    ]
     spine = spine_frame(sources[spine_name])
     by_source = source_metrics(config)
     aggregated = timed(

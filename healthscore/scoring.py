@@ -92,9 +92,11 @@ def weighted_scores(config: Config, metric_scores: pd.DataFrame, profile: pd.Ser
         group = 10.0 * (s0 @ w.T) / present_weight  # n x G, NaN for a group with nothing present
         g_present = present_weight > 0
         g_eff = np.where(g_present, g_weights, 0.0)
-        g_eff = g_eff / g_eff.sum(axis=1, keepdims=True)
+        g_total = g_eff.sum(axis=1, keepdims=True)
+        g_eff = g_eff / g_total
         health = np.nansum(np.where(g_present, group, 0.0) * g_eff, axis=1)
-        health = np.where(g_present.any(axis=1), health, np.nan)
+        # no score when the groups with data all weigh 0 (not a score of 0)
+        health = np.where(g_total[:, 0] > 0, health, np.nan)
         # metric m's effective weight: sum over groups of group share x its share among present metrics
         within = (w[None, :, :] * present[:, None, :]) / present_weight[:, :, None]
         effective = np.nansum(g_eff[:, :, None] * np.nan_to_num(within), axis=1)
@@ -153,14 +155,14 @@ def formula_scores(config: Config, base: Scores, metric_scores: pd.DataFrame, ra
 
 def finish_scores(scores: Scores, min_coverage: float) -> pd.Series:
     """The published health score: one decimal, empty below min_coverage."""
-    rounded = scores.health.round(1)
+    rounded = scores.health.round(1) + 0.0  # + 0.0 turns -0.0 (e.g. clip of a formula) into 0.0
     return rounded.where(scores.coverage + 1e-9 >= min_coverage)
 
 
 def segment_of(score: pd.Series, segments: tuple[SegmentConfig, ...]) -> pd.DataFrame:
     """Segment, colour and action per account; inclusive upper bounds; empty score -> Unscored."""
     maxima = np.array([s.max for s in segments])
-    values = score.to_numpy(dtype="float64", na_value=np.nan)
+    values = np.round(score.to_numpy(dtype="float64", na_value=np.nan), 1)  # bands apply to the published score
     position = np.searchsorted(maxima, np.nan_to_num(values, nan=0.0), side="left")
     position = np.minimum(position, len(segments) - 1)
     scored = ~np.isnan(values)
