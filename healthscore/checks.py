@@ -8,23 +8,59 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from healthscore.config import AGGS_NEEDING_TIME, Config
 from healthscore.errors import Problem
 from healthscore.expr import ExpressionError, parse
 from healthscore.presets import PRESETS
+from healthscore.scoring import DEFAULT_PROFILE
+from healthscore.table import reserved_columns
+
+OVERRIDE_COLUMNS = ("override_reason", "computed_score", "computed_segment")  # added when overrides are set
+HISTORY_COLUMNS = ("previous_score", "score_change", "previous_segment")  # added when history is set
 
 
-def cross_check(config: Config) -> list[Problem]:
-    """Every problem of references between sections (sources, metrics, groups, segments...)."""
+class _Known:
+    """The config, plus the paths of parts dropped because of problems already reported.
+
+    A dropped entry (`metrics.nps`) still counts as a known name, so nothing refers to it as
+    unknown; a dropped section (`segments`) skips the checks that need it.
+    """
+
+    def __init__(self, config: Config, broken: frozenset[str]) -> None:
+        self.config, self.broken = config, broken
+
+    def names(self, section: str) -> list[str]:
+        """Names of a section's entries, the valid ones in file order, then the dropped ones."""
+        valid = list(getattr(self.config, section))
+        dropped = sorted(p.removeprefix(section + ".") for p in self.broken if p.startswith(section + "."))
+        return valid + [n for n in dropped if n not in valid]
+
+    def whole(self, section: str) -> bool:
+        """True if the whole section was dropped (its names are not known)."""
+        return section in self.broken
+
+    def complete(self, section: str) -> bool:
+        """True if nothing of the section was dropped."""
+        return not self.whole(section) and not any(p.startswith(section + ".") for p in self.broken)
+
+
+def cross_check(config: Config, broken: Collection[str] = ()) -> list[Problem]:
+    """Every problem of references between sections (sources, metrics, groups, segments...).
+
+    `broken` holds the paths of entries or sections left out of `config` because of problems
+    already reported (see `parse_config`); their names count as known.
+    """
+    known = _Known(config, frozenset(broken))
     problems: list[Problem] = []
-    _check_sources(config, problems)
-    _check_metrics(config, problems)
-    _check_groups(config, problems)
-    _check_score(config, problems)
-    _check_segments(config, problems)
-    _check_profiles(config, problems)
+    _check_sources(known, problems)
+    _check_metrics(known, problems)
+    _check_groups(known, problems)
+    _check_score(known, problems)
+    _check_segments(known, problems)
+    _check_profiles(known, problems)
+    _check_output_columns(known, problems)
     return problems
 
 
@@ -44,15 +80,18 @@ def _check_expression(text: str, where: str, problems: list[Problem]) -> set[str
         return set()
 
 
-def _check_sources(config: Config, problems: list[Problem]) -> None:
-    if config.accounts.source not in config.sources:
-        problems.append(_unknown("source", config.accounts.source, config.sources, "accounts.source"))
+def _check_sources(known: _Known, problems: list[Problem]) -> None:
+    config = known.config
+    sources = known.names("sources")
+    if not known.whole("accounts") and not known.whole("sources") and config.accounts.source not in sources:
+        problems.append(_unknown("source", config.accounts.source, sources, "accounts.source"))
     for name, source in config.sources.items():
         if source.preset is not None and source.preset not in PRESETS:
             problems.append(_unknown("preset", source.preset, PRESETS, f"sources.{name}.preset"))
 
 
-def _check_metrics(config: Config, problems: list[Problem]) -> None:
+def _check_metrics(known: _Known, problems: list[Problem]) -> None:
+    config = known.config
     for name, metric in config.metrics.items():
         where = f"metrics.{name}"
         if metric.expr is not None:
@@ -63,7 +102,8 @@ def _check_metrics(config: Config, problems: list[Problem]) -> None:
         assert metric.source is not None  # ensured by MetricConfig
         source = config.sources.get(metric.source)
         if source is None:
-            problems.append(_unknown("source", metric.source, config.sources, f"{where}.source"))
+            if not known.whole("sources") and metric.source not in known.names("sources"):
+                problems.append(_unknown("source", metric.source, known.names("sources"), f"{where}.source"))
             continue
         needs_time = metric.agg in AGGS_NEEDING_TIME or metric.window is not None
         if needs_time and source.time is None:
@@ -71,7 +111,7 @@ def _check_metrics(config: Config, problems: list[Problem]) -> None:
             problems.append(
                 Problem(
                     f"{what} needs event times, but source {metric.source!r} has no `time` column",
-                    where,
+                    f"{where}.window" if metric.window is not None else f"{where}.agg",
                     f"set sources.{metric.source}.time to its timestamp column",
                 )
             )
@@ -84,7 +124,7 @@ def _check_metrics(config: Config, problems: list[Problem]) -> None:
 
 def _check_expr_cycles(config: Config, problems: list[Problem]) -> None:
     deps = {
-        name: set(parse(m.expr).names) & set(config.metrics)
+        name: set(parse(m.expr).names) & set(config.metrics) - {name}  # self-reference is reported apart
         for name, m in config.metrics.items()
         if m.expr is not None and not _fails(m.expr)
     }
@@ -124,14 +164,17 @@ def expr_metric_order(deps: dict[str, set[str]]) -> list[str]:
     return order
 
 
-def _check_groups(config: Config, problems: list[Problem]) -> None:
+def _check_groups(known: _Known, problems: list[Problem]) -> None:
+    config = known.config
+    metrics = known.names("metrics")
     for name, group in config.groups.items():
         for metric in group.metrics:
-            if metric not in config.metrics:
-                where = f"groups.{name}.metrics"
-                problems.append(_unknown("metric", metric, config.metrics, where))
-    if config.score.method == "weights":
-        if not config.groups:
+            if not known.whole("metrics") and metric not in metrics:
+                problems.append(_unknown("metric", metric, metrics, f"groups.{name}.metrics"))
+    if known.whole("score") or config.score.method != "weights":
+        return
+    if not known.names("groups"):
+        if not known.whole("groups"):
             problems.append(
                 Problem(
                     "score.method weights needs at least one group",
@@ -139,19 +182,40 @@ def _check_groups(config: Config, problems: list[Problem]) -> None:
                     "add groups of metrics with weights, or set score.method: formula",
                 )
             )
-        elif sum(g.weight for g in config.groups.values()) <= 0:
-            problems.append(Problem("group weights must have a positive total", "groups"))
+    elif known.complete("groups") and sum(g.weight for g in config.groups.values()) <= 0:
+        problems.append(Problem("group weights must have a positive total", "groups", "give some group a weight"))
 
 
-def _check_score(config: Config, problems: list[Problem]) -> None:
+def _check_score(known: _Known, problems: list[Problem]) -> None:
+    if known.whole("score"):
+        return
+    config = known.config
     score = config.score
     if score.method == "formula" and not score.formula:
         problems.append(Problem("score.method formula needs a `formula`", "score.formula"))
-    if score.formula:
-        names = _check_expression(score.formula, "score.formula", problems)
-        known = formula_names(config)
-        for name in sorted(names - known):
-            problems.append(_unknown("name", name, known, "score.formula"))
+    if not score.formula:
+        return
+    names = _check_expression(score.formula, "score.formula", problems)
+    if known.whole("metrics") or known.whole("groups"):
+        return
+    groups, metrics = known.names("groups"), known.names("metrics")
+    meanings: dict[str, list[str]] = {}
+    for group in groups:
+        meanings.setdefault(group, []).append(f"the score of group {group!r}")
+    for metric in metrics:
+        meanings.setdefault(metric, []).append(f"the score of metric {metric!r}")
+        meanings.setdefault(f"{metric}_value", []).append(f"the raw value of metric {metric!r}")
+    for name in sorted(names):
+        if name not in meanings:
+            problems.append(_unknown("name", name, meanings, "score.formula"))
+        elif len(meanings[name]) > 1:
+            problems.append(
+                Problem(
+                    f"{name!r} in the formula is ambiguous: {' or '.join(meanings[name])}",
+                    "score.formula",
+                    "rename the group or metric so each name means one thing",
+                )
+            )
 
 
 def formula_names(config: Config) -> set[str]:
@@ -159,14 +223,19 @@ def formula_names(config: Config) -> set[str]:
     return {*config.groups, *config.metrics, *(f"{m}_value" for m in config.metrics)}
 
 
-def _check_segments(config: Config, problems: list[Problem]) -> None:
-    segments = config.segments
+def _check_segments(known: _Known, problems: list[Problem]) -> None:
+    if known.whole("segments"):
+        return
+    segments = known.config.segments
     if not segments:
         problems.append(Problem("at least one segment is needed", "segments"))
         return
     maxima = [s.max for s in segments]
     if any(b <= a for a, b in itertools.pairwise(maxima)):
-        problems.append(Problem(f"segment maxima must increase, got {maxima}", "segments"))
+        shown = ", ".join(f"{m:g}" for m in maxima)
+        problems.append(
+            Problem(f"segment maxima must increase, got {shown}", "segments", "list the segments from worst to best")
+        )
     if maxima[-1] != 100:
         problems.append(
             Problem(
@@ -179,13 +248,57 @@ def _check_segments(config: Config, problems: list[Problem]) -> None:
         problems.append(Problem("segment names must be unique and not 'Unscored'", "segments"))
 
 
-def _check_profiles(config: Config, problems: list[Problem]) -> None:
+def _check_profiles(known: _Known, problems: list[Problem]) -> None:
+    config = known.config
+    groups = known.names("groups")
+    if DEFAULT_PROFILE in known.names("profiles"):
+        problems.append(
+            Problem(
+                f"the profile name {DEFAULT_PROFILE!r} is taken by the accounts no profile matches",
+                f"profiles.{DEFAULT_PROFILE}",
+                "rename the profile",
+            )
+        )
     for name, profile in config.profiles.items():
         where = f"profiles.{name}"
         _check_expression(profile.when, f"{where}.when", problems)
         for group in profile.weights:
-            if group not in config.groups:
-                problems.append(_unknown("group", group, config.groups, f"{where}.weights"))
+            if not known.whole("groups") and group not in groups:
+                problems.append(_unknown("group", group, groups, f"{where}.weights"))
         total = sum(profile.weights.get(g, c.weight) for g, c in config.groups.items())
-        if config.groups and total <= 0:
+        if known.complete("groups") and config.groups and total <= 0:
             problems.append(Problem("profile group weights must have a positive total", where))
+
+
+def _check_output_columns(known: _Known, problems: list[Problem]) -> None:
+    """Metric names must not write an output column twice: each metric writes `<name>` (its raw
+    value) and `<name>_score`, beside the scorer's own columns, `group_<g>` and `accounts.columns`."""
+    config = known.config
+    written = {col: "a column the scorer writes" for col in sorted(reserved_columns(config))}
+    written.update({f"group_{g}": f"the score column of group {g!r}" for g in known.names("groups")})
+    if config.overrides is not None:
+        written.update(dict.fromkeys(OVERRIDE_COLUMNS, "a column the overrides add"))
+    if config.history is not None:
+        written.update(dict.fromkeys(HISTORY_COLUMNS, "a column the history adds"))
+    if not known.whole("accounts"):
+        for col in config.accounts.columns:
+            if col in written:
+                problems.append(
+                    Problem(
+                        f"the pass-through column {col!r} clashes with {written[col]}",
+                        "accounts.columns",
+                        f"remove {col!r} from accounts.columns, or rename it in the source",
+                    )
+                )
+            written.setdefault(col, "a pass-through column (accounts.columns)")
+    metrics = known.names("metrics")
+    for name in metrics:
+        where, hint = f"metrics.{name}", f"rename the metric: it writes the columns {name} and {name}_score"
+        base = name.removesuffix("_score")
+        if base != name and base in metrics:
+            problems.append(Problem(f"metric {name!r} clashes with the score column of metric {base!r}", where, hint))
+        for col in (name, f"{name}_score"):
+            if col in written:
+                problems.append(
+                    Problem(f"metric {name!r} writes the column {col!r}, already {written[col]}", where, hint)
+                )

@@ -14,15 +14,17 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PrivateAttr,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -35,15 +37,26 @@ DEFAULT_NA_VALUES = ("", "#N/A", "N/A", "n/a", "NULL", "null", "NaN", "nan")
 POPULATION_METHODS = frozenset({"minmax", "percentile", "zscore", "log_minmax", "log_percentile", "log_zscore"})
 AGGS_WITH_FIELD = frozenset({"sum", "mean", "median", "min", "max", "nunique", "first", "last", "nps", "value"})
 AGGS_NEEDING_TIME = frozenset({"days_since", "first", "last", "growth"})
+AGGS_WITHOUT_FIELD = {  # and what to do instead
+    "count": "use `where` to filter rows",
+    "days_since": "it uses the source's `time`; use `where` to filter rows",
+    "share": "use `where` and `of_rows` to pick rows",
+    "growth": "put the field in `of`",
+}
 
 
-def _check_duration(value: str) -> str:
-    if not DURATION_RE.match(value):
-        raise ValueError(f'expected a duration like 30d, 12w, 6m or 1y, got "{value}"')
-    return value
+def _check_duration(value: Any) -> str:
+    """A window length: a whole number of days, weeks, months or years, like 30d."""
+    shown = f'"{value}"' if isinstance(value, str) else str(value)
+    match = DURATION_RE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"expected a duration like 30d, 12w, 6m or 1y, got {shown}")
+    if int(match.group(1)) == 0:
+        raise ValueError(f"a window of {value} holds no rows; give at least 1{match.group(2)}")
+    return match.group(0)
 
 
-Duration = Annotated[str, AfterValidator(_check_duration)]
+Duration = Annotated[str, BeforeValidator(_check_duration)]
 ColumnType = Literal["string", "int", "float", "bool", "date", "datetime"]
 KeyTransform = Literal["strip", "lower", "upper", "salesforce18"]
 Agg = Literal[
@@ -130,6 +143,8 @@ class OfConfig(Model):
     def _field_when_needed(self) -> OfConfig:
         if self.agg != "count" and self.field is None:
             raise ValueError(f"agg {self.agg} needs a `field`")
+        if self.agg == "count" and self.field is not None:
+            raise ValueError("agg count takes no `field` (it counts the rows)")
         return self
 
 
@@ -199,6 +214,19 @@ class MissingConfig(Model):
         return self
 
 
+_POLICY_NAME, _POLICY_MAPPING = "policy-name", "policy-mapping"  # union tags, dropped from error paths
+
+
+def _missing_kind(value: Any) -> str:
+    return _POLICY_MAPPING if isinstance(value, Mapping | MissingConfig) else _POLICY_NAME
+
+
+MissingPolicy = Annotated[
+    Annotated[MissingConfig, Tag(_POLICY_MAPPING)] | Annotated[Literal["redistribute", "neutral"], Tag(_POLICY_NAME)],
+    Discriminator(_missing_kind),
+]
+
+
 class MetricConfig(Model):
     """One number per account: an aggregate of a source, or an expression over other metrics."""
 
@@ -212,7 +240,7 @@ class MetricConfig(Model):
     expr: str | None = None
     scale: ScaleConfig = Field(default_factory=ScaleConfig)
     direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
-    missing: MissingConfig | Literal["redistribute", "neutral"] = "redistribute"
+    missing: MissingPolicy = "redistribute"
     kind: Literal["leading", "lagging"] | None = None
     label: str | None = None
 
@@ -231,8 +259,8 @@ class MetricConfig(Model):
         else:
             _check_agg_keys(self)
         if self.direction == "lower_is_better" and self.scale.method not in POPULATION_METHODS:
-            hint = "swap `bad` and `good`" if self.scale.method == "linear" else "order the points"
-            raise ValueError(f"direction applies to population methods only; with {self.scale.method}, {hint}")
+            how = _LOWER_IS_BETTER.get(self.scale.method, "turn the value around in an `expr` metric (e.g. 10 - x)")
+            raise ValueError(f"direction applies to population methods only; with {self.scale.method}, {how}")
         return self
 
     @property
@@ -248,12 +276,19 @@ class MetricConfig(Model):
         return self.missing.fill if isinstance(self.missing, MissingConfig) else None
 
 
+_LOWER_IS_BETTER = {  # how to say "lower is better" with the methods that take explicit points
+    "linear": "swap `bad` and `good` (bad > good means lower is better)",
+    "bands": "give the low `upto` bands the high scores",
+    "categorical": "give the worse categories the lower points in `map`",
+}
+
+
 def _check_agg_keys(m: MetricConfig) -> None:
     agg = m.agg
     if agg in AGGS_WITH_FIELD and m.field is None:
         raise ValueError(f"agg {agg} needs a `field`")
-    if agg == "count" and m.field is not None:
-        raise ValueError("agg count takes no `field` (use `where` to filter rows)")
+    if agg in AGGS_WITHOUT_FIELD and m.field is not None:
+        raise ValueError(f"agg {agg} takes no `field` ({AGGS_WITHOUT_FIELD[agg]})")
     if agg == "share" and m.of_rows is None:
         raise ValueError("agg share needs `of_rows` (the rows counted, among those of `where`)")
     if agg != "share" and m.of_rows is not None:
@@ -277,7 +312,12 @@ class GroupConfig(Model):
     @classmethod
     def _list_means_equal_weights(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return {name: 1.0 for name in value}
+            if not all(isinstance(name, str) for name in value):
+                raise ValueError("a list of `metrics` holds metric names (text); for weights use a mapping")
+            twice = sorted({name for name in value if value.count(name) > 1})
+            if twice:
+                raise ValueError(f"metrics listed more than once: {', '.join(twice)}")
+            return dict.fromkeys(value, 1.0)
         return value
 
     @field_validator("metrics")
@@ -398,24 +438,77 @@ class Config(Model):
         return self.metrics[name].label or name
 
 
+NAMED_SECTIONS = ("sources", "metrics", "groups", "profiles")  # mappings of user-named entries
+_PLACEHOLDERS: dict[str, Any] = {"version": 1, "accounts": {"source": ""}, "sources": {}, "metrics": {}}
+
+
 def parse_config(
     data: Mapping[str, Any], base_dir: Path | None = None, sha256: str = "", origin: str = "config"
 ) -> Config:
-    """Validate a config mapping into a `Config`; raise ConfigError listing every problem."""
+    """Validate a config mapping into a `Config`; raise ConfigError listing every problem.
+
+    When some entries are invalid, the cross-checks still run over the valid rest (treating
+    the invalid entries' names as known), so one pass reports every problem of the file.
+    """
     from healthscore.checks import cross_check
 
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{origin}: expected a mapping of keys at the top level")
+        problem = Problem(
+            f"expected a mapping of keys at the top level, got {_shown(data)}",
+            hint="a config file is a mapping of keys, starting with `version: 1`",
+        )
+        raise ConfigError(f"{origin} is not valid", [problem])
+    problems: list[Problem] = []
+    config: Config | None
+    broken: frozenset[str] = frozenset()
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{origin} is not valid", _problems_from(exc)) from None
-    problems = cross_check(config)
-    if problems:
+        problems = _problems_from(exc)
+        config, broken = _salvage(data, exc)
+    if config is not None:
+        problems += cross_check(config, broken)
+    if problems or config is None:
         raise ConfigError(f"{origin} is not valid", problems)
     config._base_dir = base_dir or Path.cwd()
     config._sha256 = sha256
     return config
+
+
+def _salvage(data: Mapping[str, Any], exc: ValidationError) -> tuple[Config | None, frozenset[str]]:
+    """The config without its invalid parts, and the paths of what was dropped.
+
+    A named entry with a problem (`metrics.nps`) is dropped alone; another section with a
+    problem is dropped whole (`segments`), or replaced by a placeholder if it is required.
+    None if even that does not validate.
+    """
+    pruned = dict(data)
+    broken: set[str] = set()
+    for err in exc.errors():
+        loc = err["loc"]
+        if not loc:
+            return None, frozenset()
+        top = str(loc[0])
+        if top not in Config.model_fields:
+            pruned.pop(top, None)  # an unknown top-level key: nothing refers to it
+            continue
+        section = pruned.get(top)
+        if top in NAMED_SECTIONS and len(loc) > 1 and isinstance(section, Mapping):
+            entries = dict(section)
+            entries.pop(loc[1], None)
+            pruned[top] = entries
+            if isinstance(loc[1], str):
+                broken.add(f"{top}.{loc[1]}")
+        else:
+            broken.add(top)
+            if top in _PLACEHOLDERS:
+                pruned[top] = _PLACEHOLDERS[top]
+            else:
+                pruned.pop(top, None)
+    try:
+        return Config.model_validate(pruned), frozenset(broken)
+    except ValidationError:
+        return None, frozenset()
 
 
 def load_config(path: str | Path) -> Config:
@@ -434,89 +527,207 @@ def load_config(path: str | Path) -> Config:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that records duplicate mapping keys instead of keeping the last."""
+    """SafeLoader that records duplicate mapping keys instead of keeping the last, and turns
+    impossible dates (2026-02-30) into YAML errors with a position."""
 
-    duplicates: list[Problem]
+    duplicates: list[tuple[int, int, Problem]]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`; the keys it brings may be overridden
+                continue
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            line = key_node.start_mark.line + 1
-            if key in seen:
+            line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key; the base class reports it with its position
+                continue
+            if first is not None:
                 self.duplicates.append(
-                    Problem(
-                        f"duplicate key {key!r} (first at line {seen[key]})",
-                        where=f"line {line}",
-                        hint="YAML keeps only the last of duplicate keys; remove one",
+                    (
+                        line,
+                        column,
+                        Problem(
+                            f"duplicate key {_shown(key)} (first at line {first})",
+                            where=f"line {line}, column {column}",
+                            hint="YAML keeps only the last of duplicate keys; remove one",
+                        ),
                     )
                 )
             else:
                 seen[key] = line
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"invalid date {node.value!r}: {exc}", node.start_mark
+            ) from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
+
 
 def load_yaml(raw: bytes | str, origin: str) -> Any:
     """Parse YAML safely (no tags that construct objects); duplicate keys are a ConfigError."""
-    loader = _StrictLoader(raw)
+    try:
+        loader = _StrictLoader(raw)
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(f"{origin} is not valid YAML", [_reader_problem(raw, exc)]) from None
     loader.duplicates = []
     try:
         data = loader.get_single_data()
+    except yaml.reader.ReaderError as exc:
+        raise ConfigError(f"{origin} is not valid YAML", [_reader_problem(raw, exc)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{origin} is not valid YAML", [Problem(str(reason), where)]) from None
+        context = getattr(exc, "context", None)
+        message = f"{context}: {reason}" if context else str(reason)
+        hint = "indent with spaces; YAML does not allow tabs there" if "\\t" in message else ""
+        raise ConfigError(f"{origin} is not valid YAML", [Problem(message, where, hint)]) from None
     finally:
         loader.dispose()
     if loader.duplicates:
-        raise ConfigError(f"{origin} has duplicate keys", loader.duplicates)
+        raise ConfigError(
+            f"{origin} has duplicate keys", [p for *_, p in sorted(loader.duplicates, key=lambda d: d[:2])]
+        )
     if data is None:
         raise ConfigError(f"{origin} is empty", [Problem("expected a mapping with `version: 1`")])
     return data
 
 
+def _reader_problem(raw: bytes | str, exc: yaml.reader.ReaderError) -> Problem:
+    """A problem for text that is not valid in its encoding, or holds a forbidden character."""
+    before = raw[: exc.position]
+    line = (before.count(b"\n") if isinstance(before, bytes) else before.count("\n")) + 1
+    if isinstance(exc.character, int):
+        what = f"byte 0x{exc.character:02x}" if exc.character < 0x100 else f"character U+{exc.character:04X}"
+    else:
+        what = repr(exc.character)
+    return Problem(
+        f"{what} cannot be read as {exc.encoding or 'text'}: {exc.reason}",
+        f"line {line}",
+        "save the file as UTF-8" if exc.encoding else "remove the character",
+    )
+
+
 def _problems_from(exc: ValidationError) -> list[Problem]:
+    """One problem per pydantic error, with a dotted key path and YAML-aware hints."""
     problems = []
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-", "constrained-"))]
-        where = ".".join(loc)
+        loc = _clean_loc(err["loc"])
         kind, message, hint = err["type"], err["msg"].removeprefix("Value error, "), ""
-        if kind == "missing":
+        given = err.get("input")
+        if loc and loc[-1] == "[key]":  # a mapping key that is not text (YAML read it as a number, bool...)
+            loc = loc[:-2]
+            message = f"the key {_shown(given)} is not text"
+            hint = _yaml_hint(given, key=True)
+        elif kind == "missing":
             message = "required key is missing"
         elif kind == "extra_forbidden":
             message = "unknown key"
-            hint = _did_you_mean(exc, err["loc"])
-        elif "input" in err and kind != "value_error" and not isinstance(err["input"], dict):
-            message = f"{message}, got {err['input']!r}"
-        problems.append(Problem(message, where, hint))
+            hint = _did_you_mean(str(err["loc"][-1]), _known_keys(loc[:-1]))
+        elif kind != "value_error" and not isinstance(given, dict | list):
+            message = f"{message}, got {_shown(given)}"
+            expected = str((err.get("ctx") or {}).get("expected", ""))
+            expects_text = kind == "string_type" or (kind == "literal_error" and expected.startswith("'"))
+            if loc and loc[-1] == "missing":
+                hint = "or a mapping: {fill: <raw value>} or {score: <0..10>}"
+            elif expects_text and not isinstance(given, str):
+                hint = _yaml_hint(given)
+        problems.append(Problem(message, ".".join(str(part) for part in loc), hint))
     return problems
 
 
-def _did_you_mean(exc: ValidationError, loc: tuple[Any, ...]) -> str:
-    key = str(loc[-1])
-    close = difflib.get_close_matches(key, _known_keys(loc[:-1]), n=1)
-    return f"did you mean `{close[0]}`?" if close else ""
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A pydantic error location without validator and union-member labels."""
+    return tuple(
+        part
+        for part in loc
+        if not (isinstance(part, str) and (part.startswith(("function-", "constrained-")) or part in _UNION_TAGS))
+    )
 
 
-def _known_keys(parent: tuple[Any, ...]) -> list[str]:
-    """The keys allowed at a location, found by walking the models (best effort)."""
-    model: Any = Config
-    for part in parent:
-        field = model.model_fields.get(str(part)) if hasattr(model, "model_fields") else None
-        if field is None:
-            continue  # a dict key (a source or metric name) or a list index
-        model = _inner_model(field.annotation)
-        if model is None:
+_UNION_TAGS = frozenset({_POLICY_NAME, _POLICY_MAPPING})
+
+
+def _shown(value: Any) -> str:
+    """A value as the user would write it in YAML (true, null, 12, "text")."""
+    if value is None:
+        return "null (an empty value)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return str(value)
+
+
+def _yaml_hint(value: Any, key: bool = False) -> str:
+    """Why YAML may have read a value as something other than the text that was meant."""
+    what = "the key" if key else "the value"
+    if isinstance(value, bool):
+        return f'YAML reads unquoted yes/no/on/off/true/false as true/false; put {what} in quotes, like "NO"'
+    if isinstance(value, int | float):
+        return f'YAML reads unquoted numbers as numbers (02116 as octal 1102); put {what} in quotes, like "02116"'
+    if isinstance(value, dt.date):
+        return f'YAML reads unquoted dates as dates; put {what} in quotes, like "2026-01-31"'
+    if value is None and not key:
+        return 'give a value; an empty value, ~ and null mean "nothing" in YAML'
+    return ""
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    if close:
+        return f"did you mean `{close[0]}`?"
+    return f"known keys: {', '.join(known)}" if known else ""
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at a location, found by walking the model annotations along it."""
+    annotation: Any = Config
+    for part in loc:
+        annotation = _step(annotation, part)
+        if annotation is None:
             return []
-    return list(model.model_fields) if hasattr(model, "model_fields") else []
+    model = _model_in(annotation)
+    return list(model.model_fields) if model is not None else []
 
 
-def _inner_model(annotation: Any) -> Any:
-    for arg in (annotation, *getattr(annotation, "__args__", ())):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-        inner = _inner_model(arg) if getattr(arg, "__args__", None) else None
-        if inner is not None:
-            return inner
+def _step(annotation: Any, part: Any) -> Any:
+    """The annotation one location part below `annotation` (None if it cannot be followed)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return None if field is None else field.annotation
+    if origin is Annotated:
+        return _step(args[0], part)
+    if origin is dict:
+        return args[1]
+    if origin in (tuple, list):
+        return args[0]
+    for arg in args:  # a union: the first member that has `part`
+        found = _step(arg, part)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds (through Optional, unions and Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        model = _model_in(arg)
+        if model is not None:
+            return model
     return None

@@ -77,7 +77,7 @@ def minmax(x: pd.Series) -> pd.Series:
     lo, hi = x.min(), x.max()
     if not hi > lo:
         return pd.Series(np.where(x.notna(), NEUTRAL, np.nan), index=x.index)
-    scaled: pd.Series = (x - lo) * (10.0 / (hi - lo))
+    scaled: pd.Series = ((x - lo) * (10.0 / (hi - lo))).clip(0.0, 10.0)  # clip: rounding at the top end
     return scaled
 
 
@@ -87,7 +87,7 @@ def zscore(x: pd.Series, z: float) -> pd.Series:
     if not std > 0:
         return pd.Series(np.where(x.notna(), NEUTRAL, np.nan), index=x.index)
     standard = ((x - x.mean()) / std).clip(-z, z)
-    return 10.0 * (standard + z) / (2 * z)
+    return (10.0 * (standard + z) / (2 * z)).clip(0.0, 10.0)
 
 
 def bands(x: pd.Series, scale: ScaleConfig) -> pd.Series:

@@ -1,0 +1,225 @@
+"""The command line: exit codes, messages, stdout/stderr discipline, and one real subprocess."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import ROOT, write_csv
+from typer.testing import CliRunner
+
+from healthscore.cli import app
+
+runner = CliRunner()
+
+
+def small_project(tmp: Path) -> Path:
+    """A config over two tiny sources, written to disk; returns the config path."""
+    write_csv(tmp / "crm.csv", "Account ID,Name,ARR\n001,Acme,1000\n002,Beta,2000\n003,Gamma,500\n")
+    write_csv(
+        tmp / "usage.csv",
+        "account_id,when,event\n001,2026-01-30,login\n001,2026-01-29,login\n002,2026-01-30,login\n",
+    )
+    config = tmp / "health.yaml"
+    config.write_text(
+        """
+version: 1
+as_of: 2026-01-31
+accounts: {source: crm, columns: [name, arr], name: name, arr: arr}
+sources:
+  crm: {path: crm.csv, key: account_id, rename: {"Account ID": account_id, Name: name, ARR: arr}}
+  usage: {path: usage.csv, key: account_id, time: when}
+metrics:
+  logins: {source: usage, agg: count, window: 30d, missing: {fill: 0}, scale: {method: linear, bad: 0, good: 2}}
+groups:
+  usage: {metrics: [logins]}
+outputs: {dir: out, formats: [csv, parquet]}
+"""
+    )
+    return config
+
+
+def test_score_writes_outputs_and_prints_a_plain_summary(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    result = runner.invoke(app, ["score", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "3 accounts, 3 scored" in result.stdout
+    assert "\x1b[" not in result.stdout  # not a terminal: no escape codes
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"health_scores.csv", "health_scores.parquet", "run.json"}
+    table = pd.read_csv(tmp_path / "out" / "health_scores.csv", dtype=str)
+    assert table["account_id"].tolist() == ["001", "002", "003"]
+    assert table["health_score"].tolist() == ["100.0", "50.0", "0.0"]
+
+
+def test_stdout_holds_only_the_csv_with_dash(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    result = runner.invoke(app, ["score", "-c", str(config), "-o", "-", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith("account_id,name,arr,health_score,segment")
+    assert len(result.stdout.splitlines()) == 4
+    assert "3 accounts" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "parquet"])
+def test_single_file_output_formats(tmp_path: Path, fmt: str) -> None:
+    config = small_project(tmp_path)
+    target = tmp_path / f"scores.{fmt}"
+    result = runner.invoke(app, ["score", "-c", str(config), "-o", str(target), "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    if fmt == "parquet":
+        assert pd.read_parquet(target)["health_score"].tolist() == [100.0, 50.0, 0.0]
+    elif fmt == "json":
+        assert [r["account_id"] for r in json.loads(target.read_text())] == ["001", "002", "003"]
+    else:
+        assert json.loads(target.read_text().splitlines()[1])["health_score"] == 50.0
+
+
+def test_as_of_option_moves_the_window(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    result = runner.invoke(app, ["score", "-c", str(config), "--as-of", "2026-01-29", "-o", "-"])
+    rows = result.stdout.splitlines()
+    assert rows[1].split(",")[3] == "50.0"  # only the login of the 29th counts for 001
+    assert rows[1].endswith(",2026-01-29")
+
+
+def test_json_summary(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["score", "-c", str(small_project(tmp_path)), "--json"])
+    summary = json.loads(result.stdout)
+    assert summary["accounts"] == 3
+    assert [s["name"] for s in summary["segments"]] == ["Critical", "At-Risk", "Healthy", "Thriving"]
+
+
+def test_missing_config_file_is_exit_66(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["score", "-c", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 66
+    assert "config file not found" in result.stderr
+    assert "nope.yaml" in result.stderr
+
+
+def test_missing_input_file_is_exit_66_and_names_it(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    (tmp_path / "usage.csv").unlink()
+    result = runner.invoke(app, ["score", "-c", str(config)])
+    assert result.exit_code == 66
+    assert "usage.csv" in result.stderr
+    assert "not found" in result.stderr
+
+
+def test_missing_column_is_exit_65_naming_file_column_and_found(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    write_csv(tmp_path / "usage.csv", "account_id,time,event\n001,2026-01-30,login\n")
+    result = runner.invoke(app, ["score", "-c", str(config)])
+    assert result.exit_code == 65
+    assert "usage.csv" in result.stderr
+    assert "column 'when' not found" in result.stderr
+    assert "columns found: account_id, time, event" in result.stderr
+
+
+def test_bad_values_are_exit_65_with_line(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    write_csv(tmp_path / "usage.csv", "account_id,when,event\n001,2026-01-30,login\n002,yesterday,login\n")
+    result = runner.invoke(app, ["score", "-c", str(config)])
+    assert result.exit_code == 65
+    assert "usage.csv line 3: 'yesterday'" in result.stderr
+    assert "date_format" in result.stderr
+
+
+def test_bad_config_is_exit_78_with_every_problem(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    text = config.read_text().replace("window: 30d", "window: thirty, widnow: 3d")
+    config.write_text(text.replace("metrics: [logins]", "metrics: [logins, nps]"))
+    result = runner.invoke(app, ["score", "-c", str(config)])
+    assert result.exit_code == 78
+    err = " ".join(result.stderr.split())
+    assert 'metrics.logins.window: expected a duration like 30d, 12w, 6m or 1y, got "thirty"' in err
+    assert "metrics.logins.widnow: unknown key (hint: did you mean `window`?)" in err
+
+
+def test_unsafe_expression_is_a_config_error(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    config.write_text(config.read_text().replace("window: 30d,", "window: 30d, where: \"__import__('os').getcwd()\","))
+    result = runner.invoke(app, ["score", "-c", str(config)])
+    assert result.exit_code == 78
+    assert "metrics.logins.where" in result.stderr
+
+
+def test_usage_errors_are_exit_2(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    assert runner.invoke(app, ["score", "-c", str(config), "--out", "x", "-o", "y.csv"]).exit_code == 2
+    assert runner.invoke(app, ["score", "-c", str(config), "-o", "y.txt"]).exit_code == 2
+    assert runner.invoke(app, ["score", "--bogus"]).exit_code == 2
+    bad_date = runner.invoke(app, ["score", "-c", str(config), "--as-of", "31/01/2026"])
+    assert bad_date.exit_code == 78
+    assert "as_of must be a date" in bad_date.stderr
+
+
+def test_failed_run_leaves_previous_outputs_untouched(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    assert runner.invoke(app, ["score", "-c", str(config)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    write_csv(tmp_path / "usage.csv", "account_id,when,event\n001,not a date,login\n")
+    assert runner.invoke(app, ["score", "-c", str(config)]).exit_code == 65
+    after = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    assert after == before
+
+
+def test_unwritable_output_is_exit_73(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    (tmp_path / "blocker").write_text("a file where a directory should be")
+    result = runner.invoke(app, ["score", "-c", str(config), "--out", str(tmp_path / "blocker" / "out")])
+    assert result.exit_code == 73
+    assert "cannot write" in result.stderr
+
+
+def test_internal_errors_are_exit_1_with_a_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("unexpected")
+
+    monkeypatch.setattr("healthscore.pipeline.run", boom)
+    result = runner.invoke(app, ["score", "-c", str(small_project(tmp_path))])
+    assert result.exit_code == 1
+    assert "internal error: RuntimeError: unexpected" in result.stderr
+    assert "--debug" in result.stderr
+
+
+def test_quiet_prints_nothing(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["score", "-c", str(small_project(tmp_path)), "-q"])
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == ""
+
+
+def test_every_command_has_help() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "score" in result.stdout
+    score_help = runner.invoke(app, ["score", "--help"])
+    for option in ("--config", "--as-of", "--out", "--output", "--format", "--quiet"):
+        assert option in score_help.stdout
+
+
+def test_import_does_not_pull_in_cli_packages() -> None:
+    code = "import sys, healthscore; healthscore.load_config; print('typer' in sys.modules, 'rich' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_make_run_command_as_a_subprocess(tmp_path: Path) -> None:
+    """The command `make run` runs, through `python -m healthscore`, into a temp directory."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "healthscore", "score", "-c", str(ROOT / "configs" / "default.yaml"),
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "500 accounts" in proc.stdout
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ["health_scores.csv", "health_scores.parquet", "run.json"]
+    assert io.StringIO(proc.stdout).read().count("\x1b[") == 0
