@@ -6,7 +6,8 @@ after as_of never count. All metrics of one source and window come from one grou
 
 Missing is not zero: an account with no rows in a source has no value for its metrics;
 an account with rows, none matching, has 0 for count-like aggregates (count, sum,
-nunique) and no value for the others.
+nunique) and no value for the others. `first` and `last` go by time; rows tied at that
+time give their smallest (first) or largest (last) value, so row order never matters.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from healthscore.config import DURATION_RE, Config, MetricConfig
+from healthscore.config import Config
 from healthscore.errors import DataError, Problem
 from healthscore.expr import Expression, parse, predicate
-from healthscore.sources import SourceData
+from healthscore.models import DURATION_RE, MetricConfig
+from healthscore.sources import FILE, LINE, SourceData
 
 COUNT_LIKE = frozenset({"count", "sum", "nunique"})
 NUMERIC_AGGS = frozenset({"sum", "mean", "median", "min", "max", "nps"})
@@ -68,11 +70,11 @@ def source_metrics(config: Config) -> dict[str, dict[str, MetricConfig]]:
 
 def aggregate_source(data: SourceData, metrics: Mapping[str, MetricConfig], as_of: dt.date) -> pd.DataFrame:
     """One row per account key present in the source (up to as_of), one column per metric."""
+    _check_fields(data, metrics)
     frame = data.frame
     if data.time is not None:
         in_time = frame[data.time].notna() & (frame[data.time] < cutoff_of(as_of))
         frame = frame.loc[in_time]
-    frame = _sorted_for_order(frame, data, metrics)
     codes, keys = pd.factorize(frame[data.key], sort=True)
     index = pd.Index(keys, name="account_id")
     masks = _MaskCache(frame, data.name)
@@ -89,7 +91,19 @@ def aggregate_source(data: SourceData, metrics: Mapping[str, MetricConfig], as_o
         columns = _grouped_pass(frame, codes, index, masks, data, group, interval, as_of)
         for name in group:
             result[name] = columns[name]
-    return result
+    return result[list(metrics)]
+
+
+def _check_fields(data: SourceData, metrics: Mapping[str, MetricConfig]) -> None:
+    """A DataError naming the columns the metrics aggregate that the source lacks."""
+    fields = {f for m in metrics.values() for f in (m.field, m.of.field if m.of else None) if f}
+    absent = sorted(fields - set(data.frame.columns))
+    if absent:
+        found = ", ".join(str(c) for c in data.frame.columns if c not in (FILE, LINE))
+        raise DataError(
+            f"source {data.name!r} lacks {len(absent)} column(s) its metrics use",
+            [Problem(f"column {c!r} not found", f"source {data.name}", f"columns found: {found}") for c in absent],
+        )
 
 
 class _MaskCache:
@@ -108,26 +122,20 @@ class _MaskCache:
         return self.cache[text]
 
 
-def _sorted_for_order(frame: pd.DataFrame, data: SourceData, metrics: Mapping[str, MetricConfig]) -> pd.DataFrame:
-    """Rows sorted by key, time and the first/last fields, so results never depend on row order."""
-    fields = [m.field for m in metrics.values() if m.agg in ("first", "last") and m.field]
-    if not fields or data.time is None:
-        return frame
-    by = list(dict.fromkeys([data.key, data.time, *fields]))
-    return frame.sort_values(by, kind="mergesort", na_position="first").reset_index(drop=True)
-
-
 def _numeric(frame: pd.DataFrame, source: str, metric: str, field: str, agg: str) -> pd.Series:
     values = frame[field]
     if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
         return values.astype("float64")
+    dates = pd.api.types.is_datetime64_any_dtype(values.dtype)
+    hint = f"set sources.{source}.types: {{{field}: float}}, or pick a numeric field"
     raise DataError(
-        f"metric {metric!r}: agg {agg} needs numbers, but column {field!r} of source {source!r} holds text",
+        f"metric {metric!r}: agg {agg} needs numbers, but column {field!r} of source {source!r} "
+        f"holds {'dates' if dates else 'text'}",
         [
             Problem(
-                f"e.g. {values.dropna().head(3).tolist()}",
+                f"e.g. {[str(v) for v in values.dropna().head(3)]}",
                 f"metrics.{metric}.field",
-                f"set sources.{source}.types: {{{field}: float}}, or pick a numeric field",
+                "for dates use agg days_since, or pick a numeric field" if dates else hint,
             )
         ],
     )
@@ -146,17 +154,14 @@ def _grouped_pass(
     """Every metric of one source and window from one groupby over the rows in the window."""
     inputs: dict[str, pd.Series | np.ndarray] = {}
     named: dict[str, tuple[str, str]] = {}
+    in_window = _in_interval(frame, data, interval)
     for name, m in metrics.items():
         mask = masks.get(m.where)
         if m.agg == "count":
             inputs[name] = mask.astype("int64")
             named[name] = (name, "sum")
         elif m.agg == "nps":
-            score = _numeric(frame, data.name, name, str(m.field), "nps")
-            answered = mask & score.notna().to_numpy()
-            inputs[f"{name}:n"] = answered.astype("int64")
-            inputs[f"{name}:p"] = (answered & (score >= 9).to_numpy()).astype("int64")
-            inputs[f"{name}:d"] = (answered & (score <= 6).to_numpy()).astype("int64")
+            inputs.update(_nps_inputs(frame, data, name, m, mask & in_window))
             named.update({k: (k, "sum") for k in (f"{name}:n", f"{name}:p", f"{name}:d")})
         elif m.agg == "share":
             of_rows = mask & masks.get(m.of_rows)
@@ -166,16 +171,55 @@ def _grouped_pass(
             assert data.time is not None
             inputs[name] = frame[data.time].where(mask)
             named[name] = (name, "max")
+        elif m.agg in ("first", "last"):
+            assert data.time is not None
+            inputs[name] = _at_edge_time(frame[str(m.field)], frame[data.time], codes, mask & in_window, m.agg)
+            named[name] = (name, "min" if m.agg == "first" else "max")
         else:
             field = str(m.field)
             values = _numeric(frame, data.name, name, field, m.agg) if m.agg in NUMERIC_AGGS else frame[field]
             inputs[name] = values.where(mask)
             named[name] = (name, str(m.agg))
     table = pd.DataFrame(inputs, index=frame.index)
-    in_window = _in_interval(frame, data, interval)
     grouped = table.loc[in_window].groupby(codes[in_window], sort=True).agg(**named)
     grouped.index = index[grouped.index]
     return {name: _finish(grouped, name, m, index, as_of) for name, m in metrics.items()}
+
+
+def _nps_inputs(
+    frame: pd.DataFrame, data: SourceData, name: str, m: MetricConfig, rows: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-row 0/1 columns of an nps metric: answered (`:n`), promoter (`:p`), detractor (`:d`).
+    Scores outside 0..10 are a DataError: another scale read as NPS would be silently wrong."""
+    score = _numeric(frame, data.name, name, str(m.field), "nps").to_numpy()
+    answered = rows & ~np.isnan(score)
+    outside = answered & ((score < 0) | (score > 10))
+    if outside.any():
+        raise DataError(
+            f"metric {name!r}: agg nps needs scores from 0 to 10, but column {m.field!r} of source "
+            f"{data.name!r} has {int(outside.sum())} outside that range",
+            [
+                Problem(
+                    f"e.g. {sorted(set(score[outside].tolist()))[:5]}",
+                    f"metrics.{name}.field",
+                    "check the column; for another scale use agg mean, or share with of_rows",
+                )
+            ],
+        )
+    return {
+        f"{name}:n": answered.astype("int64"),
+        f"{name}:p": (answered & (score >= 9)).astype("int64"),
+        f"{name}:d": (answered & (score <= 6)).astype("int64"),
+    }
+
+
+def _at_edge_time(values: pd.Series, times: pd.Series, codes: np.ndarray, rows: np.ndarray, agg: str) -> pd.Series:
+    """`values` of the rows at each account's earliest (`first`) or latest (`last`) time among
+    `rows` with a value, others missing. Rows tied at that time are then reduced by min (first)
+    or max (last) of the value, so the result depends neither on row order nor on other metrics."""
+    when = times.where(rows & values.notna().to_numpy())
+    edge = when.groupby(codes).transform("min" if agg == "first" else "max")
+    return values.where(when == edge)
 
 
 def _in_interval(frame: pd.DataFrame, data: SourceData, interval: Interval) -> np.ndarray:
@@ -232,7 +276,8 @@ def _growth(
 ) -> pd.Series:
     """Change of the inner aggregate over the window against the window before it, as a fraction."""
     assert m.of is not None
-    inner = MetricConfig(source=m.source, agg=m.of.agg, field=m.of.field, where=m.where, window=m.window)
+    field = None if m.of.agg == "count" else m.of.field  # count takes no field
+    inner = MetricConfig(source=m.source, agg=m.of.agg, field=field, where=m.where, window=m.window)
     current = _grouped_pass(frame, codes, index, masks, data, {name: inner}, window_interval(m.window, as_of), as_of)[
         name
     ]

@@ -10,9 +10,10 @@ import difflib
 import itertools
 from collections.abc import Collection, Iterable
 
-from healthscore.config import AGGS_NEEDING_TIME, Config
+from healthscore.config import Config
 from healthscore.errors import Problem
 from healthscore.expr import ExpressionError, parse
+from healthscore.models import AGGS_NEEDING_TIME
 from healthscore.presets import PRESETS
 from healthscore.scoring import DEFAULT_PROFILE
 from healthscore.table import reserved_columns

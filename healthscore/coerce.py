@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from healthscore.config import SourceConfig
 from healthscore.errors import DataError, Problem
+from healthscore.models import SourceConfig
 
 TRUE_TOKENS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_TOKENS = frozenset({"false", "f", "no", "n", "0"})
@@ -21,15 +21,26 @@ MAX_EXAMPLES = 5
 
 
 def apply_types(
-    frame: pd.DataFrame, types: Mapping[str, str], source: SourceConfig, labels: Sequence[str], infer: bool
+    frame: pd.DataFrame,
+    types: Mapping[str, str],
+    source: SourceConfig,
+    labels: Sequence[str],
+    infer: bool,
+    name: str = "",
 ) -> pd.DataFrame:
     """Convert configured columns; the time column becomes datetime; with `infer`, text columns
-    whose every value is a number become numbers. Raises DataError listing bad values."""
+    whose every value is a number become numbers (unless they look like ids: leading zeros, or
+    too many digits for a float). Raises DataError listing bad values of source `name`."""
     frame = frame.copy()
     problems: list[Problem] = []
     wanted = dict(types)
-    if source.time and source.time not in wanted:
-        wanted[source.time] = "datetime"
+    if source.time and source.time in frame.columns:
+        kind = wanted.get(source.time, "datetime")
+        if kind in ("int", "float"):  # epoch numbers in a text file
+            numbers, bad = _to_number(frame[source.time], source)
+            if not bad.any():
+                frame[source.time] = numbers
+        wanted[source.time] = kind if kind in ("date", "datetime") else "datetime"  # times, whatever the type
     wanted.pop(source.key, None)  # keys are always text
     for column, kind in wanted.items():
         if column not in frame.columns:
@@ -40,15 +51,34 @@ def apply_types(
         else:
             frame[column] = converted
     if problems:
-        raise DataError(f"{sum(1 for _ in problems)} column(s) hold values of the wrong type", problems)
+        files = ", ".join(sorted({Path(label).name for label in labels}))
+        prefix = f"source {name!r}: " if name else ""
+        raise DataError(f"{prefix}{len(problems)} column(s) of {files} hold values of the wrong type", problems)
     if infer:
         skip = {*wanted, source.key, "_file", "_line"}
         for column in frame.columns:
             if column not in skip and _is_text(frame[column]):
-                number, bad = _to_number(frame[column], source)
-                if not bad.any() and number.notna().any():
+                number = _as_numbers(frame[column], source)
+                if number is not None:
                     frame[column] = number
     return frame
+
+
+def _as_numbers(values: pd.Series, source: SourceConfig) -> pd.Series | None:
+    """A text column as numbers if every value is one and they do not look like ids, else None."""
+    if _to_number(values.head(200), source)[1].any():  # cheap early exit for text columns
+        return None
+    number, bad = _to_number(values, source)
+    if bad.any() or number.isna().all() or _looks_like_ids(values):
+        return None
+    return number
+
+
+def _looks_like_ids(values: pd.Series) -> bool:
+    """Numbers that are really identifiers: a leading zero (`007`, zip codes) or more digits
+    than a float holds exactly; turned into numbers they would lose characters."""
+    text = values.dropna().astype("str").str.strip()
+    return bool(text.str.match(r"[+-]?0\d|[+-]?\d{16,}").any())
 
 
 def _is_text(values: pd.Series) -> bool:
@@ -63,8 +93,8 @@ def convert(values: pd.Series, kind: str, source: SourceConfig) -> tuple[pd.Seri
     if kind in ("int", "float"):
         number, bad = _to_number(values, source)
         if kind == "int":
-            fractional = number.notna() & (number != np.floor(number))
-            return number.astype("Float64").round().astype("Int64"), bad | fractional
+            unfit = number.notna() & ((number != np.floor(number)) | (number.abs() >= 2.0**63))
+            return number.where(~unfit).astype("Float64").round().astype("Int64"), bad | unfit
         return number, bad
     if kind == "bool":
         return _to_bool(values)
@@ -82,6 +112,7 @@ def _to_number(values: pd.Series, source: SourceConfig) -> tuple[pd.Series, pd.S
     if source.decimal != ".":
         text = text.str.replace(source.decimal, ".", regex=False)
     number = pd.to_numeric(text.where(values.notna()), errors="coerce").astype("float64")
+    number = number.where(np.isfinite(number))  # "inf" or 1e999 in an export is not a value
     return number, values.notna() & number.isna()
 
 
@@ -102,8 +133,9 @@ def _to_datetime(values: pd.Series, source: SourceConfig, date_only: bool) -> tu
         parsed = pd.to_datetime(values, utc=True)
     elif pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         numbers = values.astype("float64")
-        unit = "ms" if numbers.abs().max() > 1e11 else "s"
-        parsed = pd.to_datetime(numbers, unit=unit, utc=True)  # type: ignore[call-overload]
+        exact = values if values.dtype == np.dtype("int64") else numbers  # floats would round off ns
+        unit = epoch_unit(numbers)
+        parsed = pd.to_datetime(exact, unit=unit, utc=True, errors="coerce")  # type: ignore[call-overload]
     else:
         text = values.astype("str").str.strip().where(values.notna())
         fmt = None if source.date_format.upper() == "ISO8601" else source.date_format
@@ -115,6 +147,15 @@ def _to_datetime(values: pd.Series, source: SourceConfig, date_only: bool) -> tu
     if date_only:
         parsed = parsed.dt.normalize()
     return parsed, values.notna() & parsed.isna()
+
+
+def epoch_unit(numbers: pd.Series) -> str:
+    """The unit of epoch times by their size: seconds up to year ~5138, then ms, us, ns."""
+    largest = numbers.abs().max()
+    for unit, limit in (("s", 1e11), ("ms", 1e14), ("us", 1e17)):
+        if not largest >= limit:  # also true for an all-missing column
+            return unit
+    return "ns"
 
 
 def _bad_values(

@@ -16,9 +16,11 @@ def key_to_text(values: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("str")
     if pd.api.types.is_float_dtype(values.dtype):
-        whole = values.dropna()
-        if (whole == whole.round()).all():
-            values = values.astype("Int64")
+        numbers = values.astype("float64")
+        whole = (numbers == np.round(numbers)) & (numbers.abs() < 2.0**63)
+        text = numbers.astype("str").where(numbers.notna())
+        text[whole] = numbers[whole].astype("int64").astype("str")
+        return text
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.astype("string").astype("str")
     return values.astype("str")

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from healthscore.coerce import FALSE_TOKENS, TRUE_TOKENS
-from healthscore.config import POPULATION_METHODS, MetricConfig, ScaleConfig
 from healthscore.errors import DataError, Problem
+from healthscore.models import POPULATION_METHODS, MetricConfig, ScaleConfig
 
 NEUTRAL = 5.0
 

@@ -102,9 +102,7 @@ def run(config: Config, as_of: dt.date | str | None = None) -> RunResult:
     spine_name = config.accounts.source
     sources = timed(
         "read",
-        lambda: {
-            name: read_source(config, name, None if name == spine_name else cols) for name, cols in needed.items()
-        },
+        lambda: {name: read_source(config, name, cols, keep_all=name == spine_name) for name, cols in needed.items()},
     )
     warnings = [w for data in sources.values() for w in data.warnings]
     warnings += [

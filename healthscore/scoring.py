@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from healthscore.config import Config, SegmentConfig
+from healthscore.config import Config
 from healthscore.errors import Problem
 from healthscore.expr import parse, predicate
+from healthscore.models import SegmentConfig
 
 UNSCORED = "Unscored"
 UNSCORED_COLOR = "grey"

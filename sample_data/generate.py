@@ -38,55 +38,224 @@ N_DAYS = 92
 END_S = N_DAYS * 86400 - 1  # 2026-01-31 23:59:59, in seconds after START
 ARCHETYPES = np.array(["thriving", "declining", "steady"])
 
-NAME_A = np.array(["Northwind", "Bluepeak", "Ironwood", "Silverline", "Summit", "Redwood",
-                   "Brightpath", "Clearwater", "Harbor", "Granite", "Maple", "Pioneer", "Quantum",
-                   "Vertex", "Atlas", "Beacon", "Cobalt", "Crescent", "Evergreen", "Falcon",
-                   "Helix", "Horizon", "Keystone", "Lumen", "Meridian", "Nimbus", "Orion",
-                   "Pinnacle", "Sterling", "Tidewater", "Vantage", "Willow"])
-NAME_B = np.array(["Analytics", "Logistics", "Health", "Systems", "Labs", "Foods", "Energy",
-                   "Capital", "Robotics", "Media", "Software", "Retail", "Partners", "Networks",
-                   "Manufacturing", "Biotech", "Insurance", "Consulting", "Freight", "Realty"])
+NAME_A = np.array(
+    [
+        "Northwind",
+        "Bluepeak",
+        "Ironwood",
+        "Silverline",
+        "Summit",
+        "Redwood",
+        "Brightpath",
+        "Clearwater",
+        "Harbor",
+        "Granite",
+        "Maple",
+        "Pioneer",
+        "Quantum",
+        "Vertex",
+        "Atlas",
+        "Beacon",
+        "Cobalt",
+        "Crescent",
+        "Evergreen",
+        "Falcon",
+        "Helix",
+        "Horizon",
+        "Keystone",
+        "Lumen",
+        "Meridian",
+        "Nimbus",
+        "Orion",
+        "Pinnacle",
+        "Sterling",
+        "Tidewater",
+        "Vantage",
+        "Willow",
+    ]
+)
+NAME_B = np.array(
+    [
+        "Analytics",
+        "Logistics",
+        "Health",
+        "Systems",
+        "Labs",
+        "Foods",
+        "Energy",
+        "Capital",
+        "Robotics",
+        "Media",
+        "Software",
+        "Retail",
+        "Partners",
+        "Networks",
+        "Manufacturing",
+        "Biotech",
+        "Insurance",
+        "Consulting",
+        "Freight",
+        "Realty",
+    ]
+)
 SUFFIXES = np.array(["", "", "", "", "", ", Inc.", ", Inc.", ", LLC", " Ltd", " Group", " Co."])
-ACCENTED = [("Café Société GmbH", "EMEA"), ("Müller & Söhne Logistik AG", "EMEA"),
-            ("Zürich Réassurance SA", "EMEA"), ("Åkerlund Förpackning AB", "EMEA"),
-            ("São João Alimentos Ltda", "LATAM"), ("Señal Telecomunicación, S.A.", "LATAM")]
+ACCENTED = [
+    ("Café Société GmbH", "EMEA"),
+    ("Müller & Söhne Logistik AG", "EMEA"),
+    ("Zürich Réassurance SA", "EMEA"),
+    ("Åkerlund Förpackning AB", "EMEA"),
+    ("São João Alimentos Ltda", "LATAM"),
+    ("Señal Telecomunicación, S.A.", "LATAM"),
+]
 REGIONS, REGION_P = ["NA", "EMEA", "APAC", "LATAM"], [0.45, 0.30, 0.15, 0.10]
 TIERS = np.array(["Enterprise", "Mid-Market", "SMB"])
 ARR_RANGE = np.array([[200_000, 2_000_000], [40_000, 200_000], [5_000, 40_000]])
-OWNERS = np.array(["Alex Rivera", "Priya Shah", "Jordan Lee", "Maria Gonzalez", "Tom Becker",
-                   "Aisha Bello", "Chris Nakamura", "Emma Lindqvist", "Daniel Cohen",
-                   "Sofia Marino", "Ben Carter", "Hannah Park"])
-FIRST = np.array(["James", "Mary", "Robert", "Linda", "Michael", "Sarah", "David", "Laura",
-                  "Kevin", "Nina", "Omar", "Fatima", "Wei", "Yuki", "Lars", "Anna", "Pierre",
-                  "Julia", "Marco", "Elena", "Raj", "Aiko", "Tom", "Grace", "José", "Zoë",
-                  "Renée", "Chloé", "Andrés", "Inês"])
-LAST = np.array(["Smith", "Johnson", "Brown", "Wilson", "Murphy", "Nguyen", "Kim", "Chen",
-                 "Patel", "Singh", "Tanaka", "Rossi", "Silva", "Costa", "Dubois", "Moreau",
-                 "Schmidt", "Weber", "Larsen", "Andersson", "Novak", "Haddad", "Okafor",
-                 "Lopez", "O'Brien", "García", "Müller", "Fernández", "Kowalski", "Yamamoto"])
-FEATURES = np.array(["report_view", "search", "dashboard_create", "export_csv", "comment_add",
-                     "filter_save", "share_link", "alert_create", "integration_sync",
-                     "invite_user", "api_call", "workflow_run"])
+OWNERS = np.array(
+    [
+        "Alex Rivera",
+        "Priya Shah",
+        "Jordan Lee",
+        "Maria Gonzalez",
+        "Tom Becker",
+        "Aisha Bello",
+        "Chris Nakamura",
+        "Emma Lindqvist",
+        "Daniel Cohen",
+        "Sofia Marino",
+        "Ben Carter",
+        "Hannah Park",
+    ]
+)
+FIRST = np.array(
+    [
+        "James",
+        "Mary",
+        "Robert",
+        "Linda",
+        "Michael",
+        "Sarah",
+        "David",
+        "Laura",
+        "Kevin",
+        "Nina",
+        "Omar",
+        "Fatima",
+        "Wei",
+        "Yuki",
+        "Lars",
+        "Anna",
+        "Pierre",
+        "Julia",
+        "Marco",
+        "Elena",
+        "Raj",
+        "Aiko",
+        "Tom",
+        "Grace",
+        "José",
+        "Zoë",
+        "Renée",
+        "Chloé",
+        "Andrés",
+        "Inês",
+    ]
+)
+LAST = np.array(
+    [
+        "Smith",
+        "Johnson",
+        "Brown",
+        "Wilson",
+        "Murphy",
+        "Nguyen",
+        "Kim",
+        "Chen",
+        "Patel",
+        "Singh",
+        "Tanaka",
+        "Rossi",
+        "Silva",
+        "Costa",
+        "Dubois",
+        "Moreau",
+        "Schmidt",
+        "Weber",
+        "Larsen",
+        "Andersson",
+        "Novak",
+        "Haddad",
+        "Okafor",
+        "Lopez",
+        "O'Brien",
+        "García",
+        "Müller",
+        "Fernández",
+        "Kowalski",
+        "Yamamoto",
+    ]
+)
+FEATURES = np.array(
+    [
+        "report_view",
+        "search",
+        "dashboard_create",
+        "export_csv",
+        "comment_add",
+        "filter_save",
+        "share_link",
+        "alert_create",
+        "integration_sync",
+        "invite_user",
+        "api_call",
+        "workflow_run",
+    ]
+)
 FEATURE_POP = np.array([10, 8, 5, 5, 4, 3.5, 3, 2.5, 2.5, 1.5, 2, 2])
 TICKET_TYPES = ["Question", "Incident", "Problem", "Task"]
 SUBJECTS = {
-    "Question": ["How do I schedule a report?", "Question about SSO setup", "API rate limits",
-                 "Can we add seats mid-term?", "How to export a dashboard to PDF"],
-    "Incident": ["Dashboard not loading", "Login failing for several users", "CSV export times out",
-                 "Integration sync stopped", "Error 500 when saving a filter"],
-    "Problem": ["Recurring sync failures with Salesforce", "Reports show wrong totals",
-                "Slow performance since last release"],
-    "Task": ["Please add a new admin user", "Update billing contact", "Renewal paperwork",
-             "Data deletion request"],
+    "Question": [
+        "How do I schedule a report?",
+        "Question about SSO setup",
+        "API rate limits",
+        "Can we add seats mid-term?",
+        "How to export a dashboard to PDF",
+    ],
+    "Incident": [
+        "Dashboard not loading",
+        "Login failing for several users",
+        "CSV export times out",
+        "Integration sync stopped",
+        "Error 500 when saving a filter",
+    ],
+    "Problem": [
+        "Recurring sync failures with Salesforce",
+        "Reports show wrong totals",
+        "Slow performance since last release",
+    ],
+    "Task": ["Please add a new admin user", "Update billing contact", "Renewal paperwork", "Data deletion request"],
 }
 COMMENTS = [  # detractor, passive, promoter
-    ["Support takes days to respond.", "Too many bugs lately, exports keep failing.",
-     "We are evaluating alternatives.", "Slow, buggy, and hard to roll out to new teams.",
-     "Pricing no longer makes sense for our usage."],
-    ["Does the job.", "Good product, but the UI could be simpler.", "OK overall",
-     "Reporting is fine; integrations need work.", 'Would like better "alerts" settings.'],
-    ["Love the dashboards!", "Great support team, always quick.", "Our whole team lives in it.",
-     "Indispensable for our weekly business reviews.", "Fast, reliable, and easy to roll out."],
+    [
+        "Support takes days to respond.",
+        "Too many bugs lately, exports keep failing.",
+        "We are evaluating alternatives.",
+        "Slow, buggy, and hard to roll out to new teams.",
+        "Pricing no longer makes sense for our usage.",
+    ],
+    [
+        "Does the job.",
+        "Good product, but the UI could be simpler.",
+        "OK overall",
+        "Reporting is fine; integrations need work.",
+        'Would like better "alerts" settings.',
+    ],
+    [
+        "Love the dashboards!",
+        "Great support team, always quick.",
+        "Our whole team lives in it.",
+        "Indispensable for our weekly business reviews.",
+        "Fast, reliable, and easy to roll out.",
+    ],
 ]
 GHOST_ORGS, GHOST_TICKETS = ["999001", "999002", "999017", "999023"], [5, 4, 3, 3]
 
@@ -114,15 +283,20 @@ def make_accounts(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]
     n = N_ACCOUNTS
     arch = rng.permutation(np.repeat([0, 1, 2], [n // 5, n // 5, n - 2 * (n // 5)]))
     thr, dec = arch == 0, arch == 1
-    h = np.select([thr, dec], [0.75 + 0.23 * rng.beta(4, 2, n), 0.15 + 0.35 * rng.beta(2, 2, n)],
-                  0.30 + 0.45 * rng.beta(3, 3, n))
+    h = np.select(
+        [thr, dec], [0.75 + 0.23 * rng.beta(4, 2, n), 0.15 + 0.35 * rng.beta(2, 2, n)], 0.30 + 0.45 * rng.beta(3, 3, n)
+    )
     ids = np.char.zfill(rng.choice(np.arange(1, 160_000), n, replace=False).astype(str), 6)
     pairs = rng.choice(len(NAME_A) * len(NAME_B), n, replace=False)  # unique "A B" stems
-    names = (pd.Series(NAME_A[pairs // len(NAME_B)]) + " " + NAME_B[pairs % len(NAME_B)]
-             + SUFFIXES[rng.integers(0, len(SUFFIXES), n)])
+    names = (
+        pd.Series(NAME_A[pairs // len(NAME_B)])
+        + " "
+        + NAME_B[pairs % len(NAME_B)]
+        + SUFFIXES[rng.integers(0, len(SUFFIXES), n)]
+    )
     region = rng.choice(REGIONS, n, p=REGION_P)
     special = rng.choice(n, len(ACCENTED), replace=False)
-    names[special], region[special] = zip(*ACCENTED)
+    names[special], region[special] = zip(*ACCENTED, strict=True)
     tier = rng.choice(3, n, p=[0.15, 0.35, 0.50])
     lo, hi = np.log(ARR_RANGE[tier, 0]), np.log(ARR_RANGE[tier, 1])
     z = np.clip(rng.normal(0, 1, n), -2.45, 2.45)  # log-normal, strictly inside the tier band
@@ -136,33 +310,61 @@ def make_accounts(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]
     tenure = (pd.Timestamp("2026-01-31") - since).dt.days.to_numpy() / 365.25
     no_usage = np.isin(np.arange(n), rng.choice(np.flatnonzero(~thr), n * 3 // 100, False))
     onboard = np.clip(100 * (0.35 + 0.75 * h) + rng.normal(0, 10, n), 5, 100)
-    onboard = np.where(thr, np.clip(100 - rng.exponential(1.5, n) * (rng.random(n) < 0.5), 90,
-                                    100), np.where(no_usage, rng.uniform(5, 40, n), onboard))
+    onboard = np.where(
+        thr,
+        np.clip(100 - rng.exponential(1.5, n) * (rng.random(n) < 0.5), 90, 100),
+        np.where(no_usage, rng.uniform(5, 40, n), onboard),
+    )
     engagement = pd.array(np.clip(np.rint(20 + 60 * h + rng.normal(0, 15, n)), 0, 100), "Int64")
     engagement[rng.random(n) < 0.05] = pd.NA
     churn = 1 / (1 + np.exp(-(2.0 - 5.5 * h + 1.5 * dec + rng.normal(0, 0.7, n))))
-    crm = pd.DataFrame({
-        "Account ID": ids, "Account Name": names, "Account Owner": OWNERS[rng.integers(0, 12, n)],
-        "Region": region, "Tier": TIERS[tier], "Annual Revenue": arr.astype(int),
-        "Seats": seats, "Renewal Date": renewal.strftime("%Y-%m-%d"),
-        "Onboarding Completion": np.char.mod("%.1f", onboard),
-        "Marketing Engagement": engagement, "Lifetime Value": np.rint(arr * tenure).astype(int),
-        "Churn Probability": np.char.mod("%.2f", np.clip(churn, 0.01, 0.99)),
-        "Customer Since": since.dt.strftime("%Y-%m-%d"),
-    }).sort_values("Account Name", ignore_index=True)
-    org = pd.DataFrame({"id": ids, "archetype": ARCHETYPES[arch], "h": h, "dec": dec,
-                        "seats": seats, "no_usage": no_usage,
-                        "domain": fold(names.str.split().str[:2].str.join("")) + ".com"})
-    ghosts = pd.DataFrame({"id": GHOST_ORGS, "archetype": "unknown", "h": 0.5, "dec": False,
-                           "seats": 20, "no_usage": True,
-                           "domain": [f"former-client{i}.example" for i in range(1, 5)]})
+    crm = pd.DataFrame(
+        {
+            "Account ID": ids,
+            "Account Name": names,
+            "Account Owner": OWNERS[rng.integers(0, 12, n)],
+            "Region": region,
+            "Tier": TIERS[tier],
+            "Annual Revenue": arr.astype(int),
+            "Seats": seats,
+            "Renewal Date": renewal.strftime("%Y-%m-%d"),
+            "Onboarding Completion": np.char.mod("%.1f", onboard),
+            "Marketing Engagement": engagement,
+            "Lifetime Value": np.rint(arr * tenure).astype(int),
+            "Churn Probability": np.char.mod("%.2f", np.clip(churn, 0.01, 0.99)),
+            "Customer Since": since.dt.strftime("%Y-%m-%d"),
+        }
+    ).sort_values("Account Name", ignore_index=True)
+    org = pd.DataFrame(
+        {
+            "id": ids,
+            "archetype": ARCHETYPES[arch],
+            "h": h,
+            "dec": dec,
+            "seats": seats,
+            "no_usage": no_usage,
+            "domain": fold(names.str.split().str[:2].str.join("")) + ".com",
+        }
+    )
+    ghosts = pd.DataFrame(
+        {
+            "id": GHOST_ORGS,
+            "archetype": "unknown",
+            "h": 0.5,
+            "dec": False,
+            "seats": 20,
+            "no_usage": True,
+            "domain": [f"former-client{i}.example" for i in range(1, 5)],
+        }
+    )
     org = pd.concat([org, ghosts], ignore_index=True)
     org["n_contacts"] = np.clip(2 + org["seats"] // 150, 2, 6)
     return crm, org
 
 
-def people(rng: np.random.Generator, org: pd.DataFrame, idx: np.ndarray,
-           contacts: np.ndarray) -> tuple[pd.Series, pd.Series]:
+def people(
+    rng: np.random.Generator, org: pd.DataFrame, idx: np.ndarray, contacts: np.ndarray
+) -> tuple[pd.Series, pd.Series]:
     """Name and e-mail of a random known contact of each organization in idx."""
     k = rng.integers(0, org["n_contacts"].to_numpy()[idx])
     first, last = pd.Series(FIRST[contacts[idx, k, 0]]), pd.Series(LAST[contacts[idx, k, 1]])
@@ -170,12 +372,11 @@ def people(rng: np.random.Generator, org: pd.DataFrame, idx: np.ndarray,
     return first + " " + last, email
 
 
-def make_tickets(rng: np.random.Generator, org: pd.DataFrame, contacts: np.ndarray
-                 ) -> pd.DataFrame:
+def make_tickets(rng: np.random.Generator, org: pd.DataFrame, contacts: np.ndarray) -> pd.DataFrame:
     """Zendesk export: more, later, more urgent, slower and worse-rated tickets when h is low."""
     h_o, dec_o = org["h"].to_numpy(), org["dec"].to_numpy()
     counts = rng.poisson(20 * (1 - h_o) ** 2 * (org["seats"].to_numpy() / 60) ** 0.25 + 6 * dec_o)
-    counts[-len(GHOST_ORGS):] = GHOST_TICKETS
+    counts[-len(GHOST_ORGS) :] = GHOST_TICKETS
     t_org = np.repeat(np.arange(len(org)), counts)
     n, h, dec = len(t_org), h_o[t_org], dec_o[t_org]
     frac = rng.random(n) ** (1 / (1 + 1.5 * dec))  # declining: tickets pile up recently
@@ -192,30 +393,38 @@ def make_tickets(rng: np.random.Generator, org: pd.DataFrame, contacts: np.ndarr
     status[unsolved] = np.where(rng.random(n) < 0.6, "Open", "Pending")[unsolved]
     status[unsolved & (created > END_S - 2 * 86400) & (rng.random(n) < 0.6)] = "New"
     u, bad = rng.random(n), rng.random(n) < np.clip(0.05 + 0.7 * (1 - h) ** 2 + 0.25 * dec, 0, 0.9)
-    sat = np.select([unsolved | (u < 0.12), u < 0.45, bad], ["Not Offered", "Offered", "Bad"],
-                    "Good")
+    sat = np.select([unsolved | (u < 0.12), u < 0.45, bad], ["Not Offered", "Offered", "Bad"], "Good")
     subject = np.empty(n, dtype=object)
     for i, kind in enumerate(TICKET_TYPES):
         pool, mask = np.array(SUBJECTS[kind]), ttype == i
         subject[mask] = pool[rng.integers(0, len(pool), mask.sum())]
     requester, email = people(rng, org, t_org, contacts)
     hours = pd.array(np.where(unsolved, np.nan, res_s // 3600), "Int64")
-    df = pd.DataFrame({
-        "ID": 0, "Requester": requester, "Requester email": email,
-        "Organization": org["id"].to_numpy()[t_org], "Subject": subject, "Status": status,
-        "Priority": np.array(["Low", "Normal", "High", "Urgent"])[prio],
-        "Ticket type": np.array(TICKET_TYPES)[ttype], "Created at": stamp(created),
-        "Solved at": stamp(solved).where(~unsolved, ""), "Satisfaction Score": sat,
-        "Resolution time": hours, "Reopens": rng.poisson(0.05 + 0.6 * (1 - h) ** 2),
-        "Replies": 1 + rng.poisson(1 + 4 * (1 - h) + 0.7 * prio), "_t": created,
-    })
+    df = pd.DataFrame(
+        {
+            "ID": 0,
+            "Requester": requester,
+            "Requester email": email,
+            "Organization": org["id"].to_numpy()[t_org],
+            "Subject": subject,
+            "Status": status,
+            "Priority": np.array(["Low", "Normal", "High", "Urgent"])[prio],
+            "Ticket type": np.array(TICKET_TYPES)[ttype],
+            "Created at": stamp(created),
+            "Solved at": stamp(solved).where(~unsolved, ""),
+            "Satisfaction Score": sat,
+            "Resolution time": hours,
+            "Reopens": rng.poisson(0.05 + 0.6 * (1 - h) ** 2),
+            "Replies": 1 + rng.poisson(1 + 4 * (1 - h) + 0.7 * prio),
+            "_t": created,
+        }
+    )
     df = df.sort_values("_t", kind="stable", ignore_index=True).drop(columns="_t")
     df["ID"] = 41_873 + np.arange(n)
     return df
 
 
-def make_nps(rng: np.random.Generator, org: pd.DataFrame, contacts: np.ndarray
-             ) -> pd.DataFrame:
+def make_nps(rng: np.random.Generator, org: pd.DataFrame, contacts: np.ndarray) -> pd.DataFrame:
     """NPS answers from ~80 % of accounts; score ~ 3.5 + 7h, falling over time if declining."""
     acc = org.iloc[:N_ACCOUNTS]
     lam = 1.8 * (acc["seats"].to_numpy() / 60) ** 0.25
@@ -223,15 +432,20 @@ def make_nps(rng: np.random.Generator, org: pd.DataFrame, contacts: np.ndarray
     r = np.repeat(np.arange(N_ACCOUNTS), counts)
     n, day = len(r), rng.integers(0, N_DAYS, len(r))
     drift = 2.5 * acc["dec"].to_numpy()[r] * day / (N_DAYS - 1)  # declining: worse lately
-    score = np.clip(np.rint(3.5 + 7 * acc["h"].to_numpy()[r] - drift + rng.normal(0, 1.3, n)),
-                    0, 10).astype(int)
+    score = np.clip(np.rint(3.5 + 7 * acc["h"].to_numpy()[r] - drift + rng.normal(0, 1.3, n)), 0, 10).astype(int)
     band = np.digitize(score, [7, 9])
     comment = np.array(COMMENTS, dtype=object)[band, rng.integers(0, 5, n)]
     comment[rng.random(n) < 0.45] = ""
     _, email = people(rng, org, r, contacts)
-    df = pd.DataFrame({"account_id": acc["id"].to_numpy()[r], "respondent_email": email,
-                       "score": score, "comment": comment,
-                       "responded_at": stamp(day * 86400, "%Y-%m-%d")})
+    df = pd.DataFrame(
+        {
+            "account_id": acc["id"].to_numpy()[r],
+            "respondent_email": email,
+            "score": score,
+            "comment": comment,
+            "responded_at": stamp(day * 86400, "%Y-%m-%d"),
+        }
+    )
     key = ["responded_at", "account_id", "respondent_email"]  # one answer per person and day
     return df.drop_duplicates(key).sort_values(key, kind="stable", ignore_index=True)
 
@@ -256,8 +470,13 @@ def make_usage(rng: np.random.Generator, org: pd.DataFrame) -> pa.Table:
     weekday = (START.astype("datetime64[D]") + day).astype(np.int64) % 7  # 0 = Thursday
     week = np.where(np.isin(weekday, [2, 3]), 0.25, 1.0)  # Saturday, Sunday
     stop = np.where(dec, d0, np.inf)[u_acc] + rng.uniform(0, 110, len(u_acc))  # users leaving
-    p = ((0.03 + 0.17 * h)[u_acc, None] * rng.gamma(2, 0.5, len(u_acc))[:, None]
-         * trend[u_acc] * week * (day < stop[:, None]))
+    p = (
+        (0.03 + 0.17 * h)[u_acc, None]
+        * rng.gamma(2, 0.5, len(u_acc))[:, None]
+        * trend[u_acc]
+        * week
+        * (day < stop[:, None])
+    )
     user, d = np.nonzero(rng.random(p.shape) < np.minimum(p, 0.95))
     login_s = d * 86400 + np.clip(rng.normal(14.5, 3, len(d)) * 3600, 0, 86399).astype(np.int64)
     # Feature events follow each login; healthy accounts adopt more distinct features.
@@ -273,27 +492,33 @@ def make_usage(rng: np.random.Generator, org: pd.DataFrame) -> pa.Table:
     offset = total - np.repeat((total - gap)[first], k[k > 0])  # running sum within a session
     ev_user = np.concatenate([user, user[sess]])
     ev_s = np.concatenate([login_s, login_s[sess] + offset.astype(np.int64)])
-    ev = np.concatenate([np.full(len(user), "login"),
-                         FEATURES[pick(rng, weights[u_acc[user[sess]]])]])
+    ev = np.concatenate([np.full(len(user), "login"), FEATURES[pick(rng, weights[u_acc[user[sess]]])]])
     keep = ev_s <= END_S
-    table = pa.table({
-        "account_id": acc["id"].to_numpy()[u_acc[ev_user[keep]]],
-        "user_id": user_ids[ev_user[keep]], "event": ev[keep],
-        "timestamp": pa.array((START.astype(np.int64) + ev_s[keep]) * 1_000_000,
-                              pa.timestamp("us", tz="UTC")),
-    })
-    return table.sort_by([("timestamp", "ascending"), ("account_id", "ascending"),
-                          ("user_id", "ascending"), ("event", "ascending")])
+    table = pa.table(
+        {
+            "account_id": acc["id"].to_numpy()[u_acc[ev_user[keep]]],
+            "user_id": user_ids[ev_user[keep]],
+            "event": ev[keep],
+            "timestamp": pa.array((START.astype(np.int64) + ev_s[keep]) * 1_000_000, pa.timestamp("us", tz="UTC")),
+        }
+    )
+    return table.sort_by(
+        [("timestamp", "ascending"), ("account_id", "ascending"), ("user_id", "ascending"), ("event", "ascending")]
+    )
 
 
 def build(seed: int = SEED) -> dict:
     """All outputs in memory, plus the hidden per-organization truth under "truth"."""
     rng = np.random.default_rng(seed)
     crm, org = make_accounts(rng)
-    contacts = np.stack([rng.integers(0, len(FIRST), (len(org), 6)),
-                         rng.integers(0, len(LAST), (len(org), 6))], axis=2)
-    return {"crm": crm, "tickets": make_tickets(rng, org, contacts),
-            "nps": make_nps(rng, org, contacts), "usage": make_usage(rng, org), "truth": org}
+    contacts = np.stack([rng.integers(0, len(FIRST), (len(org), 6)), rng.integers(0, len(LAST), (len(org), 6))], axis=2)
+    return {
+        "crm": crm,
+        "tickets": make_tickets(rng, org, contacts),
+        "nps": make_nps(rng, org, contacts),
+        "usage": make_usage(rng, org),
+        "truth": org,
+    }
 
 
 def main() -> None:
@@ -302,8 +527,7 @@ def main() -> None:
     out = parser.parse_args().out
     out.mkdir(parents=True, exist_ok=True)
     data = build()
-    for key, name in [("crm", "crm_accounts"), ("tickets", "zendesk_tickets"),
-                      ("nps", "nps_responses")]:
+    for key, name in [("crm", "crm_accounts"), ("tickets", "zendesk_tickets"), ("nps", "nps_responses")]:
         data[key].to_csv(out / f"{name}.csv", index=False, lineterminator="\n", encoding="utf-8")
     pq.write_table(data["usage"], out / "usage_events.parquet", compression="zstd")
     print({key: len(frame) for key, frame in data.items() if key != "truth"})

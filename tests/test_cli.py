@@ -214,10 +214,20 @@ def test_import_does_not_pull_in_cli_packages() -> None:
 def test_make_run_command_as_a_subprocess(tmp_path: Path) -> None:
     """The command `make run` runs, through `python -m healthscore`, into a temp directory."""
     proc = subprocess.run(
-        [sys.executable, "-m", "healthscore", "score", "-c", str(ROOT / "configs" / "default.yaml"),
-         "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "healthscore",
+            "score",
+            "-c",
+            str(ROOT / "configs" / "default.yaml"),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "500 accounts" in proc.stdout
     written = sorted(p.name for p in tmp_path.iterdir())

@@ -47,10 +47,19 @@ def hand_model(tmp_path: Path, accounts_csv: Path, **extra: object) -> Config:
         },
         "metrics": {
             "logins": {
-                "source": "events", "agg": "count", "where": "event == 'login'", "window": "30d",
-                "scale": {"method": "linear", "bad": 0, "good": 10}, "missing": {"fill": 0},
+                "source": "events",
+                "agg": "count",
+                "where": "event == 'login'",
+                "window": "30d",
+                "scale": {"method": "linear", "bad": 0, "good": 10},
+                "missing": {"fill": 0},
             },
-            "nps": {"source": "nps", "agg": "nps", "field": "score", "scale": {"method": "linear", "bad": -100, "good": 100}},
+            "nps": {
+                "source": "nps",
+                "agg": "nps",
+                "field": "score",
+                "scale": {"method": "linear", "bad": -100, "good": 100},
+            },
             "arr_size": {"source": "crm", "agg": "value", "field": "arr", "scale": {"method": "percentile"}},
         },
         "groups": {
@@ -59,7 +68,7 @@ def hand_model(tmp_path: Path, accounts_csv: Path, **extra: object) -> Config:
             "revenue": {"weight": 20, "metrics": ["arr_size"]},
         },
         "outputs": {"dir": "out", "formats": ["csv", "parquet", "json", "jsonl"]},
-    }  # fmt: skip
+    }
     sections.update(extra)
     return make_config(tmp_path, **sections)
 

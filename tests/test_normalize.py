@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from healthscore.config import MetricConfig
 from healthscore.errors import DataError
+from healthscore.models import MetricConfig
 from healthscore.normalize import normalize
 
 NAN = float("nan")

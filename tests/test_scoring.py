@@ -19,8 +19,9 @@ from conftest import make_config, write_csv
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from healthscore.config import Config, SegmentConfig, parse_config
+from healthscore.config import Config, parse_config
 from healthscore.explain import points_lost, top_drivers
+from healthscore.models import SegmentConfig
 from healthscore.pipeline import RunResult, run
 from healthscore.scoring import (
     UNSCORED_ACTION,
