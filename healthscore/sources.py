@@ -99,7 +99,7 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
     preset = PRESETS.get(source.preset) if source.preset else None
     rename = {**(preset.rename if preset else {}), **source.rename}
     types = {**(preset.types if preset else {}), **source.types}
-    required = {source.key, *([source.time] if source.time else []), *(needed or ())}
+    required = {source.key, *([source.time] if source.time else []), *(needed or ()), *source.types}
     paths = source_files(config, name)
     frames, files, notes = [], [], []
     for i, path in enumerate(paths):

@@ -233,3 +233,12 @@ def test_make_run_command_as_a_subprocess(tmp_path: Path) -> None:
     written = sorted(p.name for p in tmp_path.iterdir())
     assert written == ["health_scores.csv", "health_scores.parquet", "run.json"]
     assert io.StringIO(proc.stdout).read().count("\x1b[") == 0
+
+
+def test_a_typed_column_that_is_absent_is_exit_65(tmp_path: Path) -> None:
+    """A typo in `types` is not silently ignored."""
+    config = small_project(tmp_path)
+    config.write_text(config.read_text().replace("time: when}", "time: when, types: {evnt: string}}"))
+    result = runner.invoke(app, ["score", "-c", str(config)])
+    assert result.exit_code == 65
+    assert "column 'evnt' not found" in result.stderr
