@@ -165,6 +165,17 @@ def build_manifest(
             }
             for name, data in result.sources.items()
         },
+        "metrics": {
+            name: {
+                "label": config.metric_label(name),
+                "kind": metric.kind,
+                "source": metric.source,
+                "agg": metric.agg,
+                "window": metric.window,
+                "scale": metric.scale.method,
+            }
+            for name, metric in config.metrics.items()
+        },
         "accounts": summary.accounts,
         "scored": summary.scored,
         "segments": {row.name: row.accounts for row in summary.segments},

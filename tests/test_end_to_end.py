@@ -53,6 +53,7 @@ def hand_model(tmp_path: Path, accounts_csv: Path, **extra: object) -> Config:
                 "window": "30d",
                 "scale": {"method": "linear", "bad": 0, "good": 10},
                 "missing": {"fill": 0},
+                "kind": "leading",
             },
             "nps": {
                 "source": "nps",
@@ -137,6 +138,14 @@ def test_manifest_records_inputs_outputs_and_counts(tmp_path: Path, accounts_csv
     csv_out = next(o for o in manifest["outputs"] if o["path"].endswith(".csv"))
     assert csv_out["sha256"] == hashlib.sha256((tmp_path / "out" / "health_scores.csv").read_bytes()).hexdigest()
     assert set(manifest["timings"]) >= {"read", "aggregate", "score"}
+    assert manifest["metrics"]["logins"] == {
+        "label": "logins",
+        "kind": "leading",
+        "source": "events",
+        "agg": "count",
+        "window": "30d",
+        "scale": "linear",
+    }
 
 
 def test_unmatched_keys_are_reported_not_dropped(tmp_path: Path, accounts_csv: Path) -> None:
