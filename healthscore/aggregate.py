@@ -126,6 +126,8 @@ def _numeric(frame: pd.DataFrame, source: str, metric: str, field: str, agg: str
     values = frame[field]
     if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
         return values.astype("float64")
+    if values.isna().all():  # an empty export or a column blank in every row: no numbers, no error
+        return pd.Series(np.nan, index=values.index, dtype="float64")
     dates = pd.api.types.is_datetime64_any_dtype(values.dtype)
     hint = f"set sources.{source}.types: {{{field}: float}}, or pick a numeric field"
     raise DataError(

@@ -13,6 +13,7 @@ count missing as False, so `not (x == 1)` is True where x is missing.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -177,6 +178,7 @@ def predicate(expr: Expression, columns: Mapping[str, Any], index: pd.Index) -> 
         raise DataError(f'expression "{expr.text}" must give true/false, but it gives {_kind(result)}') from None
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(text: str) -> Expression:
     """Check and compile `text`; raises ExpressionError saying what is wrong and where."""
     if not isinstance(text, str):

@@ -71,12 +71,25 @@ def format_of(path: str, fmt: str | None) -> str:
         return suffix
     if path == "-":
         return "csv"
+    if suffix == "xlsx":
+        raise UsageError("xlsx output is not supported yet; use csv, parquet, json or jsonl")
     raise UsageError(f"cannot tell the format of {path!r} from its suffix; add --format")
+
+
+def _file_mode() -> int:
+    """The mode a new file gets under the current umask (temp files are created 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 @contextlib.contextmanager
 def _staged(paths: list[Path]) -> Iterator[list[IO[bytes]]]:
-    """Temp files beside each target; renamed onto the targets only if the block succeeds."""
+    """Temp files beside each target; renamed onto the targets only if the block succeeds.
+
+    Every temp file is complete and synced before the first rename, and targets are
+    checked to be renamable, so a failure leaves all previous outputs as they were.
+    """
     temps: list[tuple[Any, Path]] = []
     try:
         for path in paths:
@@ -89,13 +102,18 @@ def _staged(paths: list[Path]) -> Iterator[list[IO[bytes]]]:
                 raise OutputError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
             temps.append((handle, path))
         yield [h for h, _ in temps]
+        mode = _file_mode()
         for handle, path in temps:
             handle.flush()
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
             handle.close()
+            if path.is_dir():
+                raise OutputError(f"cannot write {path}: a directory is in the way")
+        for handle, path in temps:
             os.replace(handle.name, path)
     except OSError as exc:
-        raise OutputError(f"cannot write output: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {exc.filename or 'output'}: {exc.strerror or exc}") from None
     finally:
         for handle, _ in temps:
             handle.close()
@@ -139,25 +157,24 @@ def write_single(result: RunResult, target: str, fmt: str | None, stdout: IO[byt
     return Path(target)
 
 
-def _relative(path: str | Path, base: Path) -> str:
-    """A path relative to the config's directory, so manifests compare across machines."""
-    return os.path.relpath(Path(path).resolve(), base)
+def _absolute(path: str | Path) -> str:
+    """A path as an absolute one, so the manifest reads the same wherever the run started."""
+    return str(Path(path).resolve())
 
 
 def build_manifest(
     result: RunResult, config: Config, contents: dict[Path, bytes], started: dt.datetime | None = None
 ) -> dict[str, Any]:
     """The run manifest: what was read, what was written, what went wrong, how long it took."""
-    base = config.base_dir
     summary = result.summary
     return {
         "healthscore_version": __version__,
         "as_of": result.as_of.isoformat(),
         "started_at": (started or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds"),
-        "config": {"path": str(config.path) if config.path else None, "sha256": config.sha256},
+        "config": {"path": _absolute(config.path) if config.path else None, "sha256": config.sha256},
         "inputs": {
             name: {
-                "files": [{"path": _relative(f.path, base), "rows": f.rows, "sha256": f.sha256} for f in data.files],
+                "files": [{"path": _absolute(f.path), "rows": f.rows, "sha256": f.sha256} for f in data.files],
                 "rows_read": data.rows_read,
                 "rows_without_key": data.rows_without_key,
                 "rows_without_time": data.rows_without_time,
@@ -181,7 +198,7 @@ def build_manifest(
         "segments": {row.name: row.accounts for row in summary.segments},
         "warnings": [w.to_dict() for w in summary.warnings],
         "outputs": [
-            {"path": _relative(path, base), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            {"path": _absolute(path), "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
             for path, data in contents.items()
         ],
         "timings": result.timings,

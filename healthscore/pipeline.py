@@ -18,7 +18,7 @@ import pandas as pd
 from healthscore.aggregate import aggregate_source, source_metrics
 from healthscore.checks import expr_metric_order
 from healthscore.config import Config
-from healthscore.errors import ConfigError, Problem
+from healthscore.errors import InputMissingError, Problem, UsageError
 from healthscore.explain import points_lost, top_drivers
 from healthscore.expr import parse
 from healthscore.history import previous_snapshot, trend_columns
@@ -65,7 +65,7 @@ def resolve_as_of(config: Config, as_of: dt.date | str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(as_of.strip())
     except ValueError:
-        raise ConfigError(f"as_of must be a date like 2026-01-31 or 'today', got {as_of!r}") from None
+        raise UsageError(f"--as-of must be a date like 2026-01-31 or 'today', got {as_of!r}") from None
 
 
 def needed_columns(config: Config) -> dict[str, set[str]]:
@@ -110,6 +110,11 @@ def run(config: Config, as_of: dt.date | str | None = None) -> RunResult:
         for name in config.sources
         if name not in needed
     ]
+    if sources[spine_name].frame.empty:
+        raise InputMissingError(
+            f"the accounts source {spine_name!r} has no rows, so there is nothing to score",
+            [Problem("the file has a header but no data rows", f"sources.{spine_name}.path", "re-export the accounts")],
+        )
     spine = spine_frame(sources[spine_name])
     by_source = source_metrics(config)
     aggregated = timed(
@@ -149,22 +154,8 @@ def _derive(config: Config, spine: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFr
     raw = raw.copy()
     for name in expr_metric_order(deps):
         expression = parse(str(exprs[name].expr))
-        columns: dict[str, pd.Series] = {}
-        for col in expression.names:
-            if col in config.metrics:
-                columns[col] = raw[col]
-            elif col in spine.columns:
-                columns[col] = spine[col]
-            else:
-                raise ConfigError(
-                    f"metric {name!r}: expr names {col!r}, which is neither a metric nor a column of the accounts",
-                    [
-                        Problem(
-                            f"columns of source {config.accounts.source!r}: {', '.join(map(str, spine.columns))}",
-                            f"metrics.{name}.expr",
-                        )
-                    ],
-                )
+        # names are metrics or spine columns: reading the accounts source checked the latter
+        columns = {col: raw[col] if col in config.metrics else spine[col] for col in expression.names}
         value = expression.evaluate(columns, raw.index)
         fill = exprs[name].missing_fill
         raw[name] = value if fill is None else value.fillna(fill)

@@ -97,19 +97,8 @@ def build_summary(
                 None if arr is None else float(arr[in_segment].sum()),
             )
         )
-    warnings = list(warnings)
     unscored = int(scores.isna().sum())
-    if unscored:
-        warnings.append(
-            Problem(
-                f"{unscored} account(s) have coverage below {config.score.min_coverage:g} and are Unscored",
-                "score.min_coverage",
-                "check that their sources have rows for them, or set missing: {fill: ...}",
-            )
-        )
-    for data in sources.values():
-        if data.rows_read == 0:
-            warnings.append(Problem(f"source {data.name!r} has no rows", data.name))
+    warnings = [*warnings, *_data_warnings(config, table, spine, sources)]
     return Summary(
         as_of=as_of,
         accounts=n,
@@ -131,6 +120,48 @@ def build_summary(
         ],
         warnings=warnings,
     )
+
+
+def _data_warnings(
+    config: Config, table: pd.DataFrame, spine: pd.DataFrame, sources: dict[str, SourceData]
+) -> list[Problem]:
+    """Warnings the summary adds: why accounts are Unscored, empty sources, ARR that is not a number."""
+    warnings = []
+    unscored = table["health_score"].isna()
+    low = unscored & (table["coverage"] + 1e-9 < config.score.min_coverage)
+    if low.any():
+        warnings.append(
+            Problem(
+                f"{int(low.sum())} account(s) have coverage below {config.score.min_coverage:g} and are Unscored",
+                "score.min_coverage",
+                "check that their sources have rows for them, or set missing: {fill: ...}",
+            )
+        )
+    if (unscored & ~low).any():
+        warnings.append(
+            Problem(
+                f"{int((unscored & ~low).sum())} account(s) are Unscored because the formula gave no value "
+                "(one of its inputs is missing)",
+                "score.formula",
+                "guard missing inputs with is_missing(...), or set missing: {score: ...} on those metrics",
+            )
+        )
+    for data in sources.values():
+        if data.rows_read == 0:
+            warnings.append(Problem(f"source {data.name!r} has no rows", data.name))
+    if config.accounts.arr:
+        values = spine[config.accounts.arr]
+        bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+        if bad.any():
+            warnings.append(
+                Problem(
+                    f"{int(bad.sum())} ARR value(s) are not numbers and count as 0, "
+                    f"e.g. {values[bad].head(3).tolist()}",
+                    f"accounts.arr ({config.accounts.arr})",
+                    f"set sources.{config.accounts.source}.types: {{{config.accounts.arr}: float}} and fix the values",
+                )
+            )
+    return warnings
 
 
 def _arr(config: Config, spine: pd.DataFrame) -> np.ndarray | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -156,8 +158,11 @@ def test_usage_errors_are_exit_2(tmp_path: Path) -> None:
     assert runner.invoke(app, ["score", "-c", str(config), "-o", "y.txt"]).exit_code == 2
     assert runner.invoke(app, ["score", "--bogus"]).exit_code == 2
     bad_date = runner.invoke(app, ["score", "-c", str(config), "--as-of", "31/01/2026"])
-    assert bad_date.exit_code == 78
-    assert "as_of must be a date" in bad_date.stderr
+    assert bad_date.exit_code == 2
+    assert "--as-of must be a date like 2026-01-31" in bad_date.stderr
+    xlsx = runner.invoke(app, ["score", "-c", str(config), "-o", "y.xlsx"])
+    assert xlsx.exit_code == 2
+    assert "xlsx output is not supported yet" in xlsx.stderr
 
 
 def test_failed_run_leaves_previous_outputs_untouched(tmp_path: Path) -> None:
@@ -242,3 +247,46 @@ def test_a_typed_column_that_is_absent_is_exit_65(tmp_path: Path) -> None:
     result = runner.invoke(app, ["score", "-c", str(config)])
     assert result.exit_code == 65
     assert "column 'evnt' not found" in result.stderr
+
+
+def test_outputs_get_ordinary_file_modes(tmp_path: Path) -> None:
+    """Temp files are 0600; the published outputs follow the umask like any new file."""
+    config = small_project(tmp_path)
+    old = os.umask(0o022)
+    try:
+        assert runner.invoke(app, ["score", "-c", str(config)]).exit_code == 0
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").iterdir()}
+    assert set(modes.values()) == {0o644}
+
+
+def test_a_failure_while_publishing_leaves_every_previous_output(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    assert runner.invoke(app, ["score", "-c", str(config)]).exit_code == 0
+    out = tmp_path / "out"
+    (out / "health_scores.parquet").unlink()
+    (out / "health_scores.parquet").mkdir()  # the second target cannot be replaced
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    write_csv(tmp_path / "usage.csv", "account_id,when,event\n003,2026-01-30,login\n")
+    result = runner.invoke(app, ["score", "-c", str(config)])
+    assert result.exit_code == 73
+    assert "a directory is in the way" in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_accounts_with_a_header_only_are_exit_66(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    write_csv(tmp_path / "crm.csv", "Account ID,Name,ARR\n")
+    result = runner.invoke(app, ["score", "-c", str(config)])
+    assert result.exit_code == 66
+    assert "has no rows" in result.stderr
+
+
+def test_arr_that_is_not_a_number_is_warned_about(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    write_csv(tmp_path / "crm.csv", "Account ID,Name,ARR\n001,Acme,1000\n002,Beta,lots\n003,Gamma,500\n")
+    result = runner.invoke(app, ["score", "-c", str(config), "--json"])
+    warnings = json.loads(result.stdout)["warnings"]
+    assert any("1 ARR value(s) are not numbers" in w["message"] and "'lots'" in w["message"] for w in warnings)

@@ -265,3 +265,29 @@ def test_shuffled_inputs_give_identical_output(tmp_path: Path, sample_run: healt
     shuffled = shuffled.sort_values("account_id").reset_index(drop=True)
     original = sample_run.table.sort_values("account_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(shuffled, original)
+
+
+def test_a_field_blank_in_every_row_is_missing_not_an_error(tmp_path: Path, accounts_csv: Path) -> None:
+    write_csv(tmp_path / "tickets.csv", "account_id,opened,hours\n001,2026-01-20,\n002,2026-01-21,\n")
+    config = hand_model(
+        tmp_path,
+        accounts_csv,
+        sources={
+            "crm": {"path": accounts_csv.name, "key": "account_id", "types": {"arr": "float"}},
+            "tickets": {"path": "tickets.csv", "key": "account_id", "time": "opened"},
+        },
+        metrics={"hours": {"source": "tickets", "agg": "median", "field": "hours", "scale": {"method": "percentile"}}},
+        groups={"support": {"metrics": ["hours"]}},
+        score={"min_coverage": 0},
+    )
+    result = run(config)
+    assert result.table["hours"].isna().all()
+    assert result.table["segment"].eq("Unscored").all()
+
+
+def test_formula_gaps_are_explained(tmp_path: Path, accounts_csv: Path) -> None:
+    config = hand_model(tmp_path, accounts_csv, score={"method": "formula", "formula": "nps_value + 100"})
+    result = run(config)
+    assert pd.isna(result.table.set_index("account_id").loc["003", "health_score"])
+    messages = [w.message for w in result.summary.warnings]
+    assert "1 account(s) are Unscored because the formula gave no value (one of its inputs is missing)" in messages
