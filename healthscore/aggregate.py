@@ -112,13 +112,20 @@ class _MaskCache:
     def __init__(self, frame: pd.DataFrame, source: str) -> None:
         self.frame, self.source, self.cache = frame, source, dict[str, np.ndarray]()
 
-    def get(self, text: str | None) -> np.ndarray:
+    def get(self, text: str | None, where: str) -> np.ndarray:
+        """The mask of one expression; `where` (a key path) locates an evaluation error."""
         if text is None:
             return np.ones(len(self.frame), dtype=bool)
         if text not in self.cache:
             expression: Expression = parse(text)
             columns = {c: self.frame[c] for c in expression.names if c in self.frame.columns}
-            self.cache[text] = predicate(expression, columns, self.frame.index).to_numpy(dtype=bool)
+            try:
+                self.cache[text] = predicate(expression, columns, self.frame.index).to_numpy(dtype=bool)
+            except DataError as exc:
+                hint = f"check the columns' types in sources.{self.source}.types"
+                raise DataError(
+                    exc.message, [*exc.problems, Problem(f"in source {self.source!r}", where, hint)]
+                ) from None
         return self.cache[text]
 
 
@@ -158,7 +165,7 @@ def _grouped_pass(
     named: dict[str, tuple[str, str]] = {}
     in_window = _in_interval(frame, data, interval)
     for name, m in metrics.items():
-        mask = masks.get(m.where)
+        mask = masks.get(m.where, f"metrics.{name}.where")
         if m.agg == "count":
             inputs[name] = mask.astype("int64")
             named[name] = (name, "sum")
@@ -166,7 +173,7 @@ def _grouped_pass(
             inputs.update(_nps_inputs(frame, data, name, m, mask & in_window))
             named.update({k: (k, "sum") for k in (f"{name}:n", f"{name}:p", f"{name}:d")})
         elif m.agg == "share":
-            of_rows = mask & masks.get(m.of_rows)
+            of_rows = mask & masks.get(m.of_rows, f"metrics.{name}.of_rows")
             inputs[f"{name}:n"], inputs[f"{name}:k"] = mask.astype("int64"), of_rows.astype("int64")
             named.update({k: (k, "sum") for k in (f"{name}:n", f"{name}:k")})
         elif m.agg == "days_since":

@@ -91,6 +91,7 @@ def run(config: Config, as_of: dt.date | str | None = None) -> RunResult:
     """Score every account of the spine as of a date; raises HealthscoreError subclasses."""
     day = resolve_as_of(config, as_of)
     timings: dict[str, float] = {}
+    started = time.perf_counter()
 
     def timed(stage: str, fn: Callable[[], T]) -> T:
         start = time.perf_counter()
@@ -144,6 +145,7 @@ def run(config: Config, as_of: dt.date | str | None = None) -> RunResult:
         for position, column in enumerate(trend.columns, start=len(table.columns) - 1):
             table.insert(position, column, trend[column])
     summary = build_summary(config, day, table, spine, joins, sources, warnings)
+    timings["total"] = round(time.perf_counter() - started, 4)
     return RunResult(day, table, summary, sources, joins, warnings, timings, metric_scores, lost)
 
 

@@ -290,3 +290,11 @@ def test_arr_that_is_not_a_number_is_warned_about(tmp_path: Path) -> None:
     result = runner.invoke(app, ["score", "-c", str(config), "--json"])
     warnings = json.loads(result.stdout)["warnings"]
     assert any("1 ARR value(s) are not numbers" in w["message"] and "'lots'" in w["message"] for w in warnings)
+
+
+def test_a_filter_that_fails_on_the_data_names_its_metric(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    config.write_text(config.read_text().replace("window: 30d,", "window: 30d, where: \"event > 3\","))
+    result = runner.invoke(app, ["score", "-c", str(config)])
+    assert result.exit_code == 65
+    assert "metrics.logins.where: in source 'usage'" in " ".join(result.stderr.split())
