@@ -294,7 +294,7 @@ def test_arr_that_is_not_a_number_is_warned_about(tmp_path: Path) -> None:
 
 def test_a_filter_that_fails_on_the_data_names_its_metric(tmp_path: Path) -> None:
     config = small_project(tmp_path)
-    config.write_text(config.read_text().replace("window: 30d,", "window: 30d, where: \"event > 3\","))
+    config.write_text(config.read_text().replace("window: 30d,", 'window: 30d, where: "event > 3",'))
     result = runner.invoke(app, ["score", "-c", str(config)])
     assert result.exit_code == 65
     assert "metrics.logins.where: in source 'usage'" in " ".join(result.stderr.split())
