@@ -13,13 +13,12 @@ from collections.abc import Collection, Iterable
 from healthscore.config import Config
 from healthscore.errors import Problem
 from healthscore.expr import ExpressionError, parse
+from healthscore.history import TREND_COLUMNS
 from healthscore.models import AGGS_NEEDING_TIME
+from healthscore.overrides import AUDIT_COLUMNS
 from healthscore.presets import PRESETS
 from healthscore.scoring import DEFAULT_PROFILE
 from healthscore.table import reserved_columns
-
-OVERRIDE_COLUMNS = ("override_reason", "computed_score", "computed_segment")  # added when overrides are set
-HISTORY_COLUMNS = ("previous_score", "score_change", "previous_segment")  # added when history is set
 
 
 class _Known:
@@ -278,9 +277,9 @@ def _check_output_columns(known: _Known, problems: list[Problem]) -> None:
     written = {col: "a column the scorer writes" for col in sorted(reserved_columns(config))}
     written.update({f"group_{g}": f"the score column of group {g!r}" for g in known.names("groups")})
     if config.overrides is not None:
-        written.update(dict.fromkeys(OVERRIDE_COLUMNS, "a column the overrides add"))
+        written.update(dict.fromkeys(AUDIT_COLUMNS, "a column the overrides add"))
     if config.history is not None:
-        written.update(dict.fromkeys(HISTORY_COLUMNS, "a column the history adds"))
+        written.update(dict.fromkeys(TREND_COLUMNS, "a column the history adds"))
     if not known.whole("accounts"):
         for col in config.accounts.columns:
             if col in written:

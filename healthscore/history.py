@@ -19,6 +19,7 @@ from healthscore.errors import DataError, Problem
 
 SNAPSHOT = "snapshot.parquet"
 PREFIX = "as_of="
+TREND_COLUMNS = ("previous_score", "score_change", "previous_segment")  # added to the scored table
 
 
 def snapshot_path(config: Config, as_of: dt.date) -> Path:
@@ -59,21 +60,15 @@ def previous_snapshot(config: Config, as_of: dt.date) -> pd.DataFrame | None:
 
 def trend_columns(table: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
     """previous_score, score_change and previous_segment per row of the scored table."""
-    keys = table["account_id"]
     if previous is None:
-        empty = pd.Series(float("nan"), index=table.index)
-        return pd.DataFrame(
-            {
-                "previous_score": empty,
-                "score_change": empty,
-                "previous_segment": pd.Series("", index=table.index, dtype="str"),
-            }
-        )
-    prev = previous.reindex(keys)
-    prev_score = pd.Series(prev["health_score"].to_numpy(dtype="float64"), index=table.index)
-    prev_segment = pd.Series(prev["segment"].to_numpy(), index=table.index).fillna("").astype("str")
+        prev_score = pd.Series(float("nan"), index=table.index)
+        prev_segment = pd.Series("", index=table.index, dtype="str")
+    else:
+        prev = previous.reindex(table["account_id"])
+        prev_score = pd.Series(prev["health_score"].to_numpy(dtype="float64"), index=table.index)
+        prev_segment = pd.Series(prev["segment"].to_numpy(), index=table.index).fillna("").astype("str")
     change = (table["health_score"] - prev_score).round(1) + 0.0
-    return pd.DataFrame({"previous_score": prev_score, "score_change": change, "previous_segment": prev_segment})
+    return pd.DataFrame(dict(zip(TREND_COLUMNS, (prev_score, change, prev_segment), strict=True)))
 
 
 def snapshot_bytes(table: pd.DataFrame, config: Config) -> bytes:

@@ -18,6 +18,7 @@ from healthscore.errors import DataError, InputMissingError, Problem
 from healthscore.scoring import segment_of
 
 REQUIRED = ("account_id", "reason", "expires_on")
+AUDIT_COLUMNS = ("override_reason", "computed_score", "computed_segment")  # added to the scored table
 
 
 def read_overrides(config: Config) -> pd.DataFrame:
@@ -89,11 +90,6 @@ def apply_overrides(
         new_segments.loc[named, "color"] = chosen.map({s.name: s.color for s in config.segments})
         new_segments.loc[named, "action"] = chosen.map({s.name: s.action for s in config.segments})
     overridden = frame["reason"].notna()
-    audit = pd.DataFrame(
-        {
-            "override_reason": frame["reason"].fillna(""),
-            "computed_score": health.where(overridden),
-            "computed_segment": segments["segment"].where(overridden, ""),
-        }
-    )
+    audit_values = (frame["reason"].fillna(""), health.where(overridden), segments["segment"].where(overridden, ""))
+    audit = pd.DataFrame(dict(zip(AUDIT_COLUMNS, audit_values, strict=True)))
     return new_health, new_segments, audit, warnings
