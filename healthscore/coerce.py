@@ -18,6 +18,8 @@ from healthscore.models import SourceConfig
 TRUE_TOKENS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_TOKENS = frozenset({"false", "f", "no", "n", "0"})
 MAX_EXAMPLES = 5
+UNITS = r"[%$€£¥₹\s\u00a0]"  # stripped from numbers in columns typed int or float
+SLASH_DATE = r"\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})\b.*"
 
 
 def apply_types(
@@ -91,7 +93,7 @@ def convert(values: pd.Series, kind: str, source: SourceConfig) -> tuple[pd.Seri
         text = values.astype("str")
         return text.where(values.notna()), pd.Series(False, index=values.index)
     if kind in ("int", "float"):
-        number, bad = _to_number(values, source)
+        number, bad = _to_number(values, source, units=True)
         if kind == "int":
             unfit = number.notna() & ((number != np.floor(number)) | (number.abs() >= 2.0**63))
             return number.where(~unfit).astype("Float64").round().astype("Int64"), bad | unfit
@@ -101,12 +103,17 @@ def convert(values: pd.Series, kind: str, source: SourceConfig) -> tuple[pd.Seri
     return _to_datetime(values, source, date_only=kind == "date")
 
 
-def _to_number(values: pd.Series, source: SourceConfig) -> tuple[pd.Series, pd.Series]:
+def _to_number(values: pd.Series, source: SourceConfig, units: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Numbers from a column; text per `decimal`/`thousands`, with `%` and currency signs
+    removed when `units` (a column the config types as a number). Blank text is missing."""
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("float64"), pd.Series(False, index=values.index)
     if pd.api.types.is_numeric_dtype(values.dtype):
         return values.astype("float64"), pd.Series(False, index=values.index)
     text = values.astype("str").str.strip()
+    if units:
+        text = text.str.replace(UNITS, "", regex=True)
+    values = values.where(text != "")
     if source.thousands:
         text = text.str.replace(source.thousands, "", regex=False)
     if source.decimal != ".":
@@ -133,11 +140,13 @@ def _to_datetime(values: pd.Series, source: SourceConfig, date_only: bool) -> tu
         parsed = pd.to_datetime(values, utc=True)
     elif pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         numbers = values.astype("float64")
-        exact = values if values.dtype == np.dtype("int64") else numbers  # floats would round off ns
+        integers = pd.api.types.is_integer_dtype(values.dtype)
+        exact = values.astype("Int64") if integers else numbers  # floats would round off ns
         unit = epoch_unit(numbers)
         parsed = pd.to_datetime(exact, unit=unit, utc=True, errors="coerce")  # type: ignore[call-overload]
     else:
         text = values.astype("str").str.strip().where(values.notna())
+        values = values.where(text != "")  # a blank cell is a missing time, not a bad one
         fmt = None if source.date_format.upper() == "ISO8601" else source.date_format
         try:
             parsed = pd.to_datetime(text, format=fmt or "ISO8601", utc=True, errors="coerce")
@@ -158,6 +167,26 @@ def epoch_unit(numbers: pd.Series) -> str:
     return "ns"
 
 
+def _date_hint(bad: pd.Series, source: SourceConfig) -> str:
+    """How to fix dates that did not parse; for day/month dates, which order the values
+    prove (a first part over 12 is a day) or that the order is ambiguous."""
+    now = f"set date_format (now {source.date_format!r}) to the pattern of these values"
+    parts = bad.astype("str").str.extract(SLASH_DATE).dropna().astype(int)
+    if parts.empty:
+        return f"{now}, e.g. '%Y-%m-%d %H:%M'; every value of the column must follow it"
+    sep = str(bad.astype("str").str.extract(r"\d{1,2}([/.-])").dropna().iloc[0, 0])
+    day_first, month_first = (parts[0] > 12).any(), (parts[1] > 12).any()
+    year = "%Y" if (parts[2] >= 100).all() else "%y"
+    us, eu = f"%m{sep}%d{sep}{year}", f"%d{sep}%m{sep}{year}"
+    if day_first and month_first:
+        return f"{now}: these values mix day-first and month-first dates; re-export with one format"
+    if day_first:
+        return f"{now}: {eu!r} (day first: some values have a first part over 12)"
+    if month_first:
+        return f"{now}: {us!r} (month first: some values have a second part over 12)"
+    return f"{now}: {us!r} (US) or {eu!r} (day first); these values fit both, check the exporting tool's locale"
+
+
 def _bad_values(
     frame: pd.DataFrame, column: str, kind: str, bad: pd.Series, labels: Sequence[str], source: SourceConfig
 ) -> Problem:
@@ -168,7 +197,7 @@ def _bad_values(
     )
     count = int(bad.sum())
     if kind in ("date", "datetime"):
-        hint = f"set date_format (now {source.date_format!r}) to the pattern of these values, e.g. '%m/%d/%Y'"
+        hint = _date_hint(frame.loc[bad, column], source)
     elif kind in ("int", "float"):
         hint = "fix the values, or set `decimal`/`thousands` for formatted numbers, or type the column as string"
     else:

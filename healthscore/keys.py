@@ -28,7 +28,14 @@ def key_to_text(values: pd.Series) -> pd.Series:
 
 def normalize_keys(values: pd.Series, transforms: Sequence[str]) -> pd.Series:
     """Keys as text with each transform applied in order; empty keys become missing."""
+    return checked_keys(values, transforms)[0]
+
+
+def checked_keys(values: pd.Series, transforms: Sequence[str]) -> tuple[pd.Series, pd.Series]:
+    """`normalize_keys`, plus a mask of 18-character ids whose checksum suffix is wrong,
+    checked as they reach the salesforce18 transform (before any later case change)."""
     keys = key_to_text(values)
+    bad = pd.Series(False, index=values.index)
     for transform in transforms:
         if transform == "strip":
             keys = keys.str.strip()
@@ -37,10 +44,11 @@ def normalize_keys(values: pd.Series, transforms: Sequence[str]) -> pd.Series:
         elif transform == "upper":
             keys = keys.str.upper()
         elif transform == "salesforce18":
+            bad |= ~salesforce_suffix_ok(keys)
             keys = salesforce18(keys)
         else:  # the config only admits the names above
             raise ValueError(f"unknown key transform {transform!r}")
-    return keys.mask(keys.str.len() == 0)
+    return keys.mask(keys.str.len() == 0), bad
 
 
 def salesforce18(ids: pd.Series) -> pd.Series:
@@ -48,13 +56,30 @@ def salesforce18(ids: pd.Series) -> pd.Series:
 
     Ids of any other length are returned unchanged.
     """
-    short = ids.str.len() == 15
+    short = (ids.str.len() == 15).fillna(False).astype(bool)
     if not short.any():
         return ids
-    chars = np.frombuffer("".join(ids[short]).encode("ascii", "replace"), dtype=np.uint8)
+    out = ids.copy()
+    out[short] = ids[short] + _suffixes(ids[short])
+    return out
+
+
+def salesforce_suffix_ok(ids: pd.Series) -> pd.Series:
+    """False for 18-character ids whose last three characters are not the checksum suffix of
+    the first fifteen (a mistyped or lower-cased id); True for every other value."""
+    long = (ids.str.len() == 18).fillna(False).astype(bool)
+    ok = pd.Series(True, index=ids.index)
+    if long.any():
+        ok[long] = (ids[long].str[15:] == _suffixes(ids[long].str[:15])).to_numpy()
+    return ok
+
+
+def _suffixes(ids: pd.Series) -> np.ndarray:
+    """The 3-character case-safe suffix of each 15-character id: per 5-character chunk, a
+    5-bit number with bit i set when character i is an upper-case letter, as a letter of
+    `ABCDEFGHIJKLMNOPQRSTUVWXYZ012345`."""
+    chars = np.frombuffer("".join(ids).encode("ascii", "replace"), dtype=np.uint8)  # one byte a character
     upper = ((chars >= ord("A")) & (chars <= ord("Z"))).reshape(-1, 3, 5)
     bits = (upper * (1 << np.arange(5))).sum(axis=2)
-    suffix = SF_ALPHABET[bits].view("S3").ravel().astype(str)
-    out = ids.copy()
-    out[short] = ids[short] + suffix
-    return out
+    suffixes: np.ndarray = SF_ALPHABET[bits].view("S3").ravel().astype(str)
+    return suffixes

@@ -110,6 +110,10 @@ class SourceConfig(Model):
     na_values: tuple[str, ...] = DEFAULT_NA_VALUES
     date_format: str = "ISO8601"
     sheet: str | int | None = None
+    skip_rows: int = Field(default=0, ge=0)
+    header_rows: int = Field(default=1, ge=1, le=10)
+    max_reject_share: float = Field(default=0.01, ge=0, le=1)
+    dedupe: str | None = None
 
     @model_validator(mode="after")
     def _separators_differ(self) -> SourceConfig:

@@ -30,6 +30,7 @@ from healthscore.pipeline import RunResult
 
 FORMATS = ("csv", "parquet", "json", "jsonl")
 MANIFEST = "run.json"
+REJECTS = "rejects.csv"
 
 
 def table_bytes(table: pd.DataFrame, fmt: str) -> bytes:
@@ -132,13 +133,15 @@ def write_files(contents: dict[Path, bytes]) -> None:
 def write_outputs(
     result: RunResult, config: Config, out_dir: str | None = None, started: dt.datetime | None = None
 ) -> list[Path]:
-    """Write the scored table in each configured format plus run.json; return the paths written."""
+    """Write the scored table in each configured format, rejects.csv (the rows set aside while
+    reading, header only when none) and run.json; return the paths written."""
     directory = Path(out_dir) if out_dir else config.resolve(config.outputs.dir)
     contents = {
         directory / f"{config.outputs.name}.{fmt}": table_bytes(result.table, fmt) for fmt in config.outputs.formats
     }
     if config.history is not None:
         contents[snapshot_path(config, result.as_of)] = snapshot_bytes(result.table, config)
+    contents[directory / REJECTS] = result.rejects.to_csv(index=False, lineterminator="\n").encode("utf-8")
     manifest = build_manifest(result, config, contents, started)
     contents[directory / MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     write_files(contents)
@@ -176,8 +179,9 @@ def build_manifest(
             name: {
                 "files": [{"path": _absolute(f.path), "rows": f.rows, "sha256": f.sha256} for f in data.files],
                 "rows_read": data.rows_read,
-                "rows_without_key": data.rows_without_key,
-                "rows_without_time": data.rows_without_time,
+                "rows_used": len(data.frame),
+                "rejected": data.rejected,
+                "dropped": data.dropped,
                 **({"join": result.joins[name].to_dict()} if name in result.joins else {}),
             }
             for name, data in result.sources.items()

@@ -53,6 +53,11 @@ class RunResult:
     metric_scores: pd.DataFrame | None = None
     points_lost: pd.DataFrame | None = None
 
+    @property
+    def rejects(self) -> pd.DataFrame:
+        """Every row set aside while reading, over all sources (the rejects.csv rows)."""
+        return pd.concat([data.rejects for data in self.sources.values()], ignore_index=True)
+
 
 def resolve_as_of(config: Config, as_of: dt.date | str | None) -> dt.date:
     """The scoring date: the argument (a date, 'today' or YYYY-MM-DD), else the config's, else today."""

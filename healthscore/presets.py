@@ -1,65 +1,168 @@
-"""Presets: the column names, renames and types of well-known tools' exports.
+"""Presets: the column names, renames, types and read options of well-known tools' exports.
 
-A preset is applied before the source's own `rename` and `types`, which win on conflict,
-and it tolerates missing optional columns (only the columns present are renamed).
+A preset is applied before the source's own settings, which win on conflict: its renames
+come first and the source's `rename` overrides them; its `types` are merged under the
+source's; its read `options` (header_rows, format, dedupe ...) apply only where the source
+leaves the key unset. It tolerates missing optional columns: only headers present are
+renamed, and a derived column is computed only when its inputs are there.
+
+`python -m healthscore.presets` prints docs/presets.md, which a test keeps in step.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import pandas as pd
+
+from healthscore.models import SourceConfig
+from healthscore.preset_data import PRESETS, Derived, Preset
+
+__all__ = [
+    "PRESETS",
+    "Derived",
+    "Preset",
+    "derive_columns",
+    "derived_inputs",
+    "lowercase_columns",
+    "preset_of",
+    "presets_markdown",
+    "renames_for",
+    "with_preset",
+]
 
 
-@dataclass(frozen=True)
-class Preset:
-    """What a preset contributes to a source: renames, types and text columns to lower-case."""
-
-    description: str
-    rename: dict[str, str]
-    types: dict[str, str] = field(default_factory=dict)
-    lowercase: tuple[str, ...] = ()
+def preset_of(source: SourceConfig) -> Preset | None:
+    """The preset a source names, or None (the config check rejects unknown names)."""
+    return PRESETS[source.preset] if source.preset else None
 
 
-PRESETS: dict[str, Preset] = {
-    "zendesk_tickets": Preset(
-        description="Zendesk Support ticket export (CSV), headers as Zendesk names them",
-        rename={
-            "ID": "ticket_id",
-            "Requester": "requester",
-            "Requester ID": "requester_id",
-            "Requester email": "requester_email",
-            "Requester domain": "requester_domain",
-            "Submitter": "submitter",
-            "Assignee": "assignee",
-            "Group": "group",
-            "Subject": "subject",
-            "Tags": "tags",
-            "Status": "status",
-            "Priority": "priority",
-            "Via": "via",
-            "Ticket type": "ticket_type",
-            "Created at": "created_at",
-            "Updated at": "updated_at",
-            "Assigned at": "assigned_at",
-            "Organization": "organization",
-            "Due date": "due_date",
-            "Solved at": "solved_at",
-            "Resolution time": "resolution_hours",
-            "Satisfaction Score": "satisfaction",
-            "Reopens": "reopens",
-            "Replies": "replies",
-        },
-        types={
-            "ticket_id": "string",
-            "organization": "string",
-            "created_at": "datetime",
-            "updated_at": "datetime",
-            "assigned_at": "datetime",
-            "solved_at": "datetime",
-            "due_date": "datetime",
-            "resolution_hours": "float",
-            "reopens": "int",
-            "replies": "int",
-        },
-        lowercase=("status", "priority", "satisfaction", "ticket_type", "via"),
-    ),
-}
+def with_preset(source: SourceConfig) -> SourceConfig:
+    """The source with its preset's read options filled in where the source sets none, and
+    the preset's types merged under the source's own."""
+    preset = preset_of(source)
+    if preset is None:
+        return source
+    update = {k: v for k, v in preset.options.items() if k not in source.model_fields_set}
+    update["types"] = {**preset.types, **source.types}
+    return source.model_copy(update=update)
+
+
+def renames_for(source: SourceConfig, headers: Sequence[str]) -> dict[str, str]:
+    """Header -> column name for a file of this source: the preset's, then the source's own."""
+    preset = preset_of(source)
+    base = preset.column_names(headers) if preset else {}
+    return {**base, **source.rename}
+
+
+def derived_inputs(source: SourceConfig, wanted: Collection[str]) -> tuple[set[str], set[str]]:
+    """Of the `wanted` columns, those the preset derives, and the columns those need."""
+    preset = preset_of(source)
+    if preset is None:
+        return set(), set()
+    derived = {name for name in wanted if name in preset.derive}
+    return derived, {c for name in derived for c in preset.derive[name].inputs}
+
+
+def derive_columns(frame: pd.DataFrame, source: SourceConfig) -> pd.DataFrame:
+    """Add the preset's derived columns whose inputs the frame has and that it lacks."""
+    preset = preset_of(source)
+    if preset is None:
+        return frame
+    for name, derived in preset.derive.items():
+        if name not in frame.columns and all(c in frame.columns for c in derived.inputs):
+            frame[name] = derived.compute(frame)
+    return frame
+
+
+def lowercase_columns(frame: pd.DataFrame, source: SourceConfig) -> pd.DataFrame:
+    """Lower-case the preset's categorical text columns the source does not type itself."""
+    preset = preset_of(source)
+    for col in preset.lowercase if preset else ():
+        if col in frame.columns and col not in source.types:
+            frame[col] = frame[col].astype("str").str.lower().where(frame[col].notna())
+    return frame
+
+
+def presets_markdown() -> str:
+    """docs/presets.md: an index of the presets, then each one's usage, read options, columns,
+    types, derived and lower-cased columns, and notes."""
+    out = [
+        "# Presets",
+        "",
+        "`preset:` gives a source the column names, renames, types and read options of a known",
+        "tool's export, so a source needs only `path` and `key`. The source's own `rename`,",
+        "`types` and read options win over the preset's. Headers a file lacks are simply not",
+        "renamed, headers the preset does not know keep their names, and a derived column is",
+        "computed only when its inputs are present.",
+        "",
+        "In the column tables a *pattern* is a regular expression matched against the whole",
+        "header; `\\1` in the column name stands for the text its first group matched. Exact",
+        "headers are tried before patterns, and patterns in the order listed. Times without an",
+        "offset are read as UTC; the key column is always read as text. A type *inferred* means",
+        "numbers when every value is one (and none looks like an id), else text, as for any",
+        "source; *lower-cased* text columns are lower-cased so `where` filters compare in lower",
+        "case (`where: \"status == 'open'\"`), unless the source types them itself.",
+        "",
+        "This file is generated by `python -m healthscore.presets > docs/presets.md`; a test",
+        "keeps it in step with the code.",
+        "",
+        "| preset | export | key | time |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, preset in PRESETS.items():
+        time = f"`{preset.time}`" if preset.time else "none"
+        out.append(f"| [`{name}`](#{name}) | {_cell(preset.tool)} | `{preset.key or '...'}` | {time} |")
+    out.append("")
+    for name, preset in PRESETS.items():
+        out += _preset_markdown(name, preset)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _preset_markdown(name: str, preset: Preset) -> list[str]:
+    """The docs section of one preset."""
+    out = [f"## `{name}`", "", f"**{preset.tool}.** {preset.description}", "", "```yaml", "sources:"]
+    out += [f"  {name.split('_')[0]}:", f"    preset: {name}", "    path: exports/...", f"    key: {preset.key or '...'}"]
+    out += [f"    time: {preset.time}"] if preset.time else []
+    out += ["```", ""]
+    if preset.options:
+        shown = ", ".join(f"`{k}: {_yaml_value(v)}`" for k, v in preset.options.items())
+        out += [f"Read options: {shown}.", ""]
+    out += ["| header in the export | column | type |", "| --- | --- | --- |"]
+    for header, column in preset.rename.items():
+        out.append(f"| `{_cell(header)}` | `{column}` | {_type_shown(preset, column)} |")
+    for pattern, replacement in preset.patterns:
+        out.append(f"| `{_cell(pattern)}` (pattern) | `{_cell(replacement)}` | {_type_shown(preset, replacement)} |")
+    out.append("")
+    if preset.derive:
+        out += ["Derived columns:", ""]
+        for column, derived in preset.derive.items():
+            inputs = ", ".join(f"`{c}`" for c in derived.inputs)
+            out.append(f"- `{column}` (from {inputs}): {derived.description}.")
+        out.append("")
+    if preset.notes:
+        out += ["Notes:", ""] + [f"- {note}" for note in preset.notes] + [""]
+    return out
+
+
+def _type_shown(preset: Preset, column: str) -> str:
+    """A column's type as the docs show it."""
+    if column in preset.types:
+        return preset.types[column]
+    return "text, lower-cased" if column in preset.lowercase else "inferred"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|")
+
+
+def _yaml_value(value: Any) -> str:
+    """A read option's value as it would be written in the config."""
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
+if __name__ == "__main__":
+    print(presets_markdown(), end="")

@@ -1,16 +1,19 @@
-"""Reading sources: files or globs of CSV, Parquet, JSON lines or XLSX into typed frames.
+"""Reading sources: files, globs or Parquet folders of CSV, Parquet, JSON lines or XLSX
+into typed frames.
 
 Every source comes back with its key column as normalized text, its columns renamed and
-typed as the config says, and a record of each file read (rows, sha256) for the manifest.
-Unusable values stop the run with the file, line and column named; nothing is dropped
-without being counted.
+typed as the config (and its preset) says, and a record of each file read for the
+manifest. Nothing is lost without a trace: rows that cannot be used are rejected with
+their file, line, reason and raw text (rejects.csv), lines that are not data (report
+footers, repeated headers, duplicate events) are counted, and values of the wrong type
+stop the run with the file, line and column named.
 """
 
 from __future__ import annotations
 
 import glob
 import hashlib
-import io
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,22 +24,19 @@ import pandas as pd
 from healthscore.coerce import apply_types
 from healthscore.config import Config
 from healthscore.errors import DataError, InputMissingError, Problem
-from healthscore.keys import normalize_keys
+from healthscore.keys import checked_keys
 from healthscore.models import SourceConfig
-from healthscore.presets import PRESETS
+from healthscore.presets import derive_columns, derived_inputs, lowercase_columns, renames_for, with_preset
+from healthscore.readers import FOOTER, FOOTER_LINE, REPORT_FOOTER, FileFrame, file_format, read_file
+from healthscore.textfile import sniff_delimiter
+
+__all__ = ["FILE", "LINE", "FileRead", "SourceData", "read_source", "sniff_delimiter", "source_files"]
 
 LINE = "_line"
 FILE = "_file"
-DELIMITERS = (",", ";", "\t", "|")
-UTF8_BOM = b"\xef\xbb\xbf"
-UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-EXTRA = "_extra"
-SNIFF_BYTES, SNIFF_LINES = 65536, 50
-FOOTER_ROWS = 8
-REPORT_FOOTER = (
-    r"Grand Totals \(\d+ records?\)|Confidential Information - Do Not Distribute"
-    r"|Copyright \(c\) [\d-]+ salesforce\.com, inc\. All rights reserved\."
-)
+REJECTS_COLUMNS = ["source", "file", "line", "reason", "raw"]
+EMPTY_KEY, BAD_ID, NO_TIME = "empty key", "invalid salesforce id", "missing time"
+MALFORMED = frozenset({"too few fields", "too many fields", "malformed json", BAD_ID})  # count to max_reject_share
 
 
 @dataclass(frozen=True)
@@ -50,25 +50,45 @@ class FileRead:
 
 @dataclass
 class SourceData:
-    """A source read and typed; `frame` holds the key column `key` as normalized text."""
+    """A source read and typed; `frame` holds the key column `key` as normalized text.
+
+    `rejects` lists rows set aside (source, file, line, reason, raw); `dropped` counts lines
+    that are not data, by reason.
+    """
 
     name: str
     frame: pd.DataFrame
     key: str
     time: str | None
     files: list[FileRead]
-    rows_without_key: int = 0
-    rows_without_time: int = 0
     warnings: list[Problem] = field(default_factory=list)
+    rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECTS_COLUMNS))
+    dropped: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_read(self) -> int:
-        """Data rows read over all files of the source."""
+        """Data rows read over all files of the source (rejected ones included)."""
         return sum(f.rows for f in self.files)
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        """Rejected rows by reason."""
+        return {str(k): int(v) for k, v in self.rejects["reason"].value_counts(sort=False).items()}
+
+    @property
+    def rows_without_key(self) -> int:
+        """Rows rejected for an empty key."""
+        return self.rejected.get(EMPTY_KEY, 0)
+
+    @property
+    def rows_without_time(self) -> int:
+        """Rows without a time, outside every window (rejected, but kept on the spine)."""
+        return self.rejected.get(NO_TIME, 0)
 
 
 def source_files(config: Config, name: str) -> list[Path]:
-    """The files a source's path or glob names, sorted; InputMissingError if there are none."""
+    """The files a source's path, glob or Parquet folder names, sorted; InputMissingError if
+    there are none."""
     source = config.sources[name]
     pattern = config.resolve(source.path)
     if glob.has_magic(str(pattern)):
@@ -80,10 +100,17 @@ def source_files(config: Config, name: str) -> list[Path]:
                 [Problem("the glob matched nothing", str(pattern), "check the path in the config")],
             )
         return paths
+    if pattern.is_dir():
+        paths = sorted(p for p in pattern.rglob("*") if p.is_file() and p.suffix.lower() in (".parquet", ".pq"))
+        if not paths:
+            raise InputMissingError(
+                f"source {name!r}: folder {pattern} holds no .parquet files",
+                [Problem("a folder is read as one Parquet dataset", str(pattern), "point `path` at a file or a glob")],
+            )
+        return paths
     if not pattern.is_file():
-        what = "is a directory, not a file" if pattern.is_dir() else "not found"
         raise InputMissingError(
-            f"source {name!r}: input file {what}: {pattern}",
+            f"source {name!r}: input file not found: {pattern}",
             [Problem(f"sources.{name}.path is {source.path!r}", hint="paths are relative to the config file")],
         )
     return [pattern]
@@ -93,217 +120,181 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
     """Read, rename, type and key-normalize one source; `needed` columns must all be present.
 
     With `needed` given, only those columns (plus key and time) are kept, unless `keep_all`
-    (for the accounts source, whose columns pass through).
+    (for the accounts source, whose columns pass through and whose rows without a time
+    are kept).
     """
-    source = config.sources[name]
-    preset = PRESETS.get(source.preset) if source.preset else None
-    rename = {**(preset.rename if preset else {}), **source.rename}
-    types = {**(preset.types if preset else {}), **source.types}
-    required = {source.key, *([source.time] if source.time else []), *(needed or ()), *source.types}
+    own = config.sources[name]
+    source = with_preset(own)
+    derived, inputs = derived_inputs(source, needed or ())
+    required = {source.key, *([source.time] if source.time else []), *own.types, *inputs}
+    required |= (set(needed or ()) - derived) | ({own.dedupe} if own.dedupe else set())
+    wanted = required | ({source.dedupe} if source.dedupe else set())
+    root = config.resolve(own.path)
     paths = source_files(config, name)
-    frames, files, notes = [], [], []
+    frames, files, rejects, dropped, notes = [], [], [], Counter[str](), []
     for i, path in enumerate(paths):
         raw = path.read_bytes()
-        frame, lines = _read_file(path, raw, source, name)
-        if file_format(source, path) == "csv":
-            frame, lines, footer = drop_report_footer(frame, lines)
-            if footer:
-                notes.append(Problem(f"{footer} report footer line(s) at the end are not data: left out", path.name))
-        frame = frame.rename(columns={c: rename.get(c, c) for c in frame.columns})
-        _check_columns(frame, path, name, required, whole=needed is None or keep_all)
+
+        def missing(names: list[str]) -> list[str]:
+            renames = renames_for(source, names)
+            return sorted(required - {renames.get(n, n) for n in names})
+
+        read = read_file(path, raw, source, name, missing)
+        frame = read.frame.rename(columns=renames_for(source, [str(c) for c in read.frame.columns]))
+        frame = _with_partitions(frame, path, root)
+        _check_columns(frame, path, name, required, whole=needed is None or keep_all, delimiter=read.delimiter)
         if needed is not None and not keep_all:
-            frame = frame[[c for c in frame.columns if c in required]]
-        frame[FILE] = i
-        frame[LINE] = lines
+            frame = frame[[c for c in frame.columns if c in wanted]]
+        frame[FILE], frame[LINE] = i, read.lines
+        frame, screened = _screen_rows(frame, read, source, keep_time=keep_all)
+        rejected = _rejects_of(name, path, pd.concat([read.rejected, screened], ignore_index=True))
+        files.append(FileRead(str(path), len(frame) + len(rejected), hashlib.sha256(raw).hexdigest()))
+        rejects.append(rejected)
+        dropped.update(read.dropped)
+        notes += read.notes
+        if len(read.frame) == 0 and len(read.rejected) == 0:
+            notes.append(
+                Problem(f"{path.name} has a header but no data rows: source {name!r} gets none from it", str(path))
+            )
         frames.append(frame)
-        files.append(FileRead(str(path), len(frame), hashlib.sha256(raw).hexdigest()))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    rejected = pd.concat(rejects, ignore_index=True)
+    _check_reject_share(name, own, rejected, sum(f.rows for f in files))
+    frame = _dedupe(frame, source, dropped)
     labels = [str(p) for p in paths]
-    if preset:
-        for col in preset.lowercase:
-            if col in frame.columns and col not in source.types:
-                frame[col] = frame[col].astype("str").str.lower().where(frame[col].notna())
     infer = file_format(source, paths[0]) in ("csv", "xlsx")
-    frame = apply_types(frame, types, source, labels, infer=infer, name=name)
-    data = SourceData(name, frame, source.key, source.time, files, warnings=notes)
-    _normalize_key(data, source, labels)
+    frame = apply_types(frame, source.types, source, labels, infer=infer, name=name)
+    frame = lowercase_columns(derive_columns(frame, source), source)
+    data = SourceData(name, frame, source.key, source.time, files, notes, rejected, dict(dropped))
+    data.warnings += _reject_warnings(data)
     return data
 
 
-def file_format(source: SourceConfig, path: Path) -> str:
-    """The format of a file: the source's `format`, else from the suffix (csv by default)."""
-    if source.format:
-        return source.format
-    suffixes = [s.lower() for s in path.suffixes]
-    for fmt, endings in (
-        ("parquet", (".parquet", ".pq")),
-        ("jsonl", (".jsonl", ".ndjson", ".json")),
-        ("xlsx", (".xlsx",)),
-    ):
-        if any(s in endings for s in suffixes):
-            return fmt
-    return "csv"
-
-
-def _read_file(path: Path, raw: bytes, source: SourceConfig, name: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """One file as a frame of its data rows, and the 1-based line (row) of each in the file."""
-    if is_empty(raw):
-        raise InputMissingError(
-            f"source {name!r}: input file is empty: {path}",
-            [Problem("the file has no header and no rows", str(path), "re-export the data")],
-        )
-    fmt = file_format(source, path)
-    try:
-        if fmt == "csv":
-            return _read_csv(path, raw, source, name)
-        if fmt == "parquet":
-            frame = pd.read_parquet(io.BytesIO(raw))
-        elif fmt == "jsonl":
-            frame = pd.read_json(io.BytesIO(raw), lines=True, dtype=False)
-        else:
-            frame = pd.read_excel(io.BytesIO(raw), sheet_name=source.sheet or 0, dtype=object)
-        first = 2 if fmt == "xlsx" else 1  # an xlsx header is row 1; parquet and jsonl have none
-        return frame, np.arange(first, first + len(frame), dtype="int64")
-    except (DataError, InputMissingError):
-        raise
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"source {name!r}: {path} is not valid {exc.encoding} text",
-            [
-                Problem(
-                    f"byte {exc.start} cannot be decoded",
-                    str(path),
-                    f"set sources.{name}.encoding: cp1252 (Windows exports) or utf-16",
-                )
-            ],
-        ) from None
-    except ImportError as exc:
-        raise DataError(f"source {name!r}: cannot read {fmt} files: {exc}") from None
-    except (ValueError, OSError) as exc:  # pandas' and pyarrow's parser errors derive from these
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(
-            f"source {name!r}: cannot read {path} as {fmt}",
-            [Problem(reason, str(path), f"check the file, or set sources.{name}.format")],
-        ) from None
-
-
-def is_empty(raw: bytes) -> bool:
-    """True for a file holding nothing but a byte-order mark and whitespace."""
-    body = raw.removeprefix(UTF8_BOM)
-    if body.startswith(UTF16_BOMS):
-        body = body[2:].replace(b"\x00", b"")
-    return not body.strip()
-
-
-def csv_encoding(raw: bytes, configured: str) -> str:
-    """The encoding to read a CSV with. `auto` means UTF-16 if the file starts with its BOM,
-    else UTF-8 (a BOM dropped), falling back to cp1252 (see `_read_csv`)."""
-    if configured == "auto" and raw.startswith(UTF16_BOMS):
-        return "utf-16"
-    if configured.lower().replace("_", "-") in ("auto", "utf-8", "utf8"):
-        return "utf-8-sig"
-    return configured
-
-
-def _read_csv(path: Path, raw: bytes, source: SourceConfig, name: str) -> tuple[pd.DataFrame, np.ndarray]:
-    encoding = csv_encoding(raw, source.encoding)
-    try:
-        frame = _parse_csv(raw, encoding, source)
-    except UnicodeDecodeError:
-        if source.encoding != "auto":
-            raise
-        encoding = "cp1252"  # Windows exports; latin-1 would garble curly quotes and dashes
-        frame = _parse_csv(raw, encoding, source)
-    lines = None if "16" in encoding or "32" in encoding else record_lines(raw, len(frame))
-    if lines is None:
-        lines = np.arange(2, 2 + len(frame), dtype="int64")
-    if EXTRA in frame.columns:
-        extra = frame[EXTRA].notna().to_numpy()
-        if extra.any():
-            raise DataError(
-                f"source {name!r}: {path} has rows with more fields than its header",
-                [Problem(f"line {lines[np.argmax(extra)]} has one field too many", str(path), "check the delimiter")],
-            )
-        frame = frame.drop(columns=EXTRA)  # a trailing delimiter on every data row
-    return frame, lines
-
-
-def _parse_csv(raw: bytes, encoding: str, source: SourceConfig) -> pd.DataFrame:
-    """Parse CSV bytes as text columns, keeping the header's names as written (duplicates
-    too, unlike pandas, which renames them), and never using a column as the index."""
-    delimiter: str = source.delimiter
-    if delimiter == "auto":
-        sample = raw[:SNIFF_BYTES].decode(encoding, errors="replace")
-        if len(raw) > SNIFF_BYTES:
-            sample = sample.rsplit("\n", 1)[0]  # drop a line cut short
-        delimiter = sniff_delimiter(sample)
-    common = {"sep": delimiter, "dtype": str, "encoding": encoding, "keep_default_na": False}
-    header = pd.read_csv(io.BytesIO(raw), header=None, nrows=1, **common).iloc[0]  # type: ignore[call-overload]
-    frame: pd.DataFrame = pd.read_csv(  # type: ignore[call-overload]
-        io.BytesIO(raw), na_values=list(source.na_values), skip_blank_lines=True, **common
-    )
-    names = [str(h).strip().lstrip("\ufeff").strip() or str(c) for h, c in zip(header, frame.columns, strict=False)]
-    if not isinstance(frame.index, pd.RangeIndex):
-        # every data row has one field more than the header: pandas made the first its index
-        frame = frame.reset_index()
-        names.append(EXTRA)
-    if len(names) == len(frame.columns):
-        frame.columns = pd.Index(names)
+def _with_partitions(frame: pd.DataFrame, path: Path, root: Path) -> pd.DataFrame:
+    """Hive-style partition folders (`date=2026-01-31/part-0.parquet`) as text columns, for
+    files of a Parquet folder that lack a column of that name."""
+    if not root.is_dir():
+        return frame
+    for part in path.relative_to(root).parts[:-1]:
+        column, sep, value = part.partition("=")
+        if sep and column and column not in frame.columns:
+            frame[column] = value
     return frame
 
 
-def sniff_delimiter(sample: str) -> str:
-    """The delimiter of CSV text (a header line, or the first lines of a file): of `,` `;` tab
-    `|` outside quotes, the one found as often as on the header on the most lines, then the
-    most frequent on the header, then `,`; `,` when the header has none of them."""
-    lines = [line for line in sample.splitlines() if line.strip()][:SNIFF_LINES]
-    if not lines:
-        return ","
-    unquoted = ["".join(part for i, part in enumerate(line.split('"')) if i % 2 == 0) for line in lines]
-
-    def rank(delimiter: str) -> tuple[int, int, bool]:
-        counts = [text.count(delimiter) for text in unquoted]
-        agreeing = sum(count == counts[0] for count in counts) if counts[0] else 0
-        return agreeing, counts[0], delimiter == ","
-
-    best = max(DELIMITERS, key=rank)
-    return best if unquoted[0].count(best) else ","
-
-
-def record_lines(raw: bytes, rows: int) -> np.ndarray | None:
-    """The 1-based line where each of `rows` data records of ASCII-compatible CSV bytes starts,
-    skipping blank lines as the parser does and counting newlines inside quoted fields; None
-    when the records found do not number `rows` + 1 (header included)."""
-    body = raw.rstrip(b" \t\r\n")
-    if body.count(b"\n") == rows:  # the usual file: one line per record, no blank lines
-        return np.arange(2, rows + 2, dtype="int64")
-    buf = np.frombuffer(body, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == ord("\n"))
-    quotes = np.flatnonzero(buf == ord('"'))
-    ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]  # not inside quotes
-    starts = np.concatenate(([0], ends + 1))
-    filled = np.logical_or.reduceat(buf > ord(" "), starts)  # not blank (only spaces, tabs, CR)
-    lines = (np.searchsorted(newlines, starts) + 1)[filled]
-    return lines[1:].astype("int64") if len(lines) == rows + 1 else None
+def _screen_rows(
+    frame: pd.DataFrame, read: FileFrame, source: SourceConfig, keep_time: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Normalize the key and set aside rows that cannot be used: footers with an empty key
+    (dropped, counted in `read.dropped`), empty keys, Salesforce ids with a wrong checksum
+    suffix, and (unless `keep_time`) rows without a time. Returns the rows kept and the
+    rejected rows (line, reason, raw)."""
+    keys, bad_ids = checked_keys(frame[source.key], source.key_transform)
+    no_key = keys.isna().to_numpy()
+    footer = np.array(keys.str.fullmatch(REPORT_FOOTER).fillna(False), dtype=bool)  # in the key's column
+    if no_key.any():
+        footer[no_key] = _footer_rows(frame.loc[no_key])
+    if footer.any():
+        read.dropped[FOOTER_LINE] += int(footer.sum())
+    reasons = pd.Series(None, index=frame.index, dtype="object")
+    reasons[no_key & ~footer] = EMPTY_KEY
+    reasons[~no_key & bad_ids.to_numpy()] = BAD_ID
+    if source.time and not keep_time:
+        reasons[reasons.isna() & frame[source.time].isna()] = NO_TIME
+    frame[source.key] = keys
+    out = reasons.notna().to_numpy()
+    positions = np.flatnonzero(out)
+    rejected = pd.DataFrame(
+        {"line": frame[LINE].to_numpy()[positions], "reason": reasons.to_numpy()[positions], "raw": read.raw(positions)}
+    )
+    drop = out | footer
+    return (frame.loc[~drop].reset_index(drop=True) if drop.any() else frame), rejected
 
 
-def drop_report_footer(frame: pd.DataFrame, lines: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, int]:
-    """Drop the footer block a Salesforce report export ends with ("Grand Totals (N records)",
-    "Confidential Information - Do Not Distribute", the copyright line), which would otherwise
-    be read as rows; returns the frame, its line numbers and how many rows were dropped."""
-    if frame.empty or frame.shape[1] == 0:
-        return frame, lines, 0
-    last = frame.iloc[-FOOTER_ROWS:, 0].astype("str").str.strip()  # a footer has a few lines at most
-    footer = last.str.fullmatch(REPORT_FOOTER, case=False).fillna(False).to_numpy(dtype=bool)
-    dropped = int(np.logical_and.accumulate(footer[::-1]).sum())  # the trailing run of footer rows
-    if not dropped:
-        return frame, lines, 0
-    return frame.iloc[:-dropped], lines[:-dropped], dropped
+def _footer_rows(rows: pd.DataFrame) -> np.ndarray:
+    """Rows (with an empty key) whose first non-empty value is a report footer line."""
+    values = rows.drop(columns=[FILE, LINE]).astype("str").where(rows.drop(columns=[FILE, LINE]).notna())
+    values = values.mask(values.apply(lambda col: col.str.strip() == ""))
+    first = values.bfill(axis=1).iloc[:, 0] if values.shape[1] else pd.Series("", index=rows.index)
+    text = first.fillna("").astype("str").str.strip().str.replace(r"\s+", " ", regex=True)
+    return text.str.fullmatch(FOOTER).fillna(False).to_numpy(dtype=bool)
 
 
-def _check_columns(frame: pd.DataFrame, path: Path, name: str, required: Collection[str], whole: bool) -> None:
+def _rejects_of(name: str, path: Path, rejected: pd.DataFrame) -> pd.DataFrame:
+    """Rejected rows of one file in the rejects.csv columns, by line."""
+    out = rejected.assign(source=name, file=str(path))[REJECTS_COLUMNS]
+    return out.astype({"line": "int64"}).sort_values("line", kind="stable", ignore_index=True)
+
+
+def _check_reject_share(name: str, source: SourceConfig, rejected: pd.DataFrame, rows: int) -> None:
+    """DataError when malformed rows (ragged, bad JSON, bad ids) exceed max_reject_share."""
+    malformed = rejected[rejected["reason"].isin(MALFORMED)]
+    if rows == 0 or len(malformed) / rows <= source.max_reject_share:
+        return
+    counts = ", ".join(f"{n} {reason}" for reason, n in malformed["reason"].value_counts().items())
+    examples = [
+        Problem(f"{reason}: {raw[:120]!r}", f"{Path(file).name} line {line}")
+        for file, line, reason, raw in malformed[["file", "line", "reason", "raw"]].head(5).itertuples(index=False)
+    ]
+    share = len(malformed) / rows
+    raise DataError(
+        f"source {name!r}: {len(malformed)} of {rows} rows ({share:.1%}) cannot be read ({counts}), "
+        f"more than max_reject_share {source.max_reject_share:.1%}",
+        [
+            *examples,
+            Problem(
+                "too many broken rows to trust the rest",
+                f"sources.{name}",
+                "check the delimiter and the export; or raise max_reject_share to accept these losses",
+            ),
+        ],
+    )
+
+
+def _dedupe(frame: pd.DataFrame, source: SourceConfig, dropped: Counter[str]) -> pd.DataFrame:
+    """Drop later rows repeating the `dedupe` column's value (events sent twice), counted."""
+    if not source.dedupe or source.dedupe not in frame.columns:
+        return frame
+    column = frame[source.dedupe]
+    repeated = column.duplicated() & column.notna()
+    if repeated.any():
+        dropped[f"duplicate {source.dedupe}"] += int(repeated.sum())
+        return frame.loc[~repeated].reset_index(drop=True)
+    return frame
+
+
+def _reject_warnings(data: SourceData) -> list[Problem]:
+    """One warning per reason for rejected rows and for repeated header rows."""
+    warnings = []
+    for reason, count in data.rejected.items():
+        rows = data.rejects[data.rejects["reason"] == reason]
+        where = ", ".join(
+            f"{Path(f).name} line {ln}" for f, ln in zip(rows["file"].head(3), rows["line"].head(3), strict=True)
+        )
+        text, hint = {
+            EMPTY_KEY: (f"have an empty {data.key!r} and are not scored", "fill in the key in the export"),
+            NO_TIME: (f"have no {data.time!r} and are left out of its metrics", f"fill in {data.time!r} in the export"),
+            BAD_ID: ("have an 18-character Salesforce id whose checksum suffix is wrong", "re-export the ids"),
+        }.get(reason, (f"were rejected: {reason}", "see rejects.csv; fix the export"))
+        warnings.append(
+            Problem(f"{count} row(s) of source {data.name!r} {text}", where, hint + " (rows in rejects.csv)")
+        )
+    if data.dropped.get("repeated header row"):
+        warnings.append(
+            Problem(
+                f"{data.dropped['repeated header row']} repeated header row(s) in source {data.name!r} were dropped",
+                f"sources.{data.name}",
+                "files were concatenated with their headers; nothing else to do",
+            )
+        )
+    return warnings
+
+
+def _check_columns(
+    frame: pd.DataFrame, path: Path, name: str, required: Collection[str], whole: bool, delimiter: str | None
+) -> None:
     """DataError for duplicate column names (among the columns used, unless the frame is kept
-    `whole`) and for required columns the file lacks, listing the columns it has."""
+    `whole`) and for required columns the file lacks, listing those expected and found."""
     repeated = frame.columns[frame.columns.duplicated()]
     duplicated = sorted({str(c) for c in repeated if whole or c in required})
     if duplicated:
@@ -316,53 +307,17 @@ def _check_columns(frame: pd.DataFrame, path: Path, name: str, required: Collect
         )
     missing = sorted(set(required) - set(frame.columns))
     if missing:
-        found = ", ".join(map(str, frame.columns))
+        found = ", ".join(map(str, frame.columns[:40])) + (" ..." if frame.shape[1] > 40 else "")
+        split = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter or "", "")
+        how = f" (split at each {split}; set sources.{name}.delimiter if that is wrong)" if split else ""
         raise DataError(
             f"source {name!r}: {path} lacks {len(missing)} column(s) the config uses",
             [
-                Problem(
-                    f"column {c!r} not found",
-                    str(path),
-                    f"columns found: {found}; map a header to it with sources.{name}.rename",
-                )
-                for c in missing
+                Problem(f"expected: {', '.join(sorted(map(str, required)))}", str(path)),
+                Problem(f"found: {found}{how}", str(path)),
+                *(
+                    Problem(f"column {c!r} not found", str(path), f"map a header to it with sources.{name}.rename")
+                    for c in missing
+                ),
             ],
         )
-
-
-def _normalize_key(data: SourceData, source: SourceConfig, labels: list[str]) -> None:
-    """Normalize the key column; count, warn about and drop rows without a key; count and warn
-    about rows without a time (kept, but outside every window)."""
-    frame = data.frame
-    keys = normalize_keys(frame[source.key], source.key_transform)
-    frame[source.key] = keys
-    no_key = keys.isna()
-    if no_key.any():
-        data.rows_without_key = int(no_key.sum())
-        data.warnings.append(
-            Problem(
-                f"{data.rows_without_key} row(s) of source {data.name!r} have an empty {source.key!r} "
-                "and are not scored",
-                _where(frame, no_key, labels),
-                "fill in the key in the export",
-            )
-        )
-        data.frame = frame.loc[~no_key].reset_index(drop=True)
-    if source.time:
-        no_time = data.frame[source.time].isna()
-        if no_time.any():
-            data.rows_without_time = int(no_time.sum())
-            data.warnings.append(
-                Problem(
-                    f"{data.rows_without_time} row(s) of source {data.name!r} have no {source.time!r} "
-                    "and are left out of its metrics",
-                    _where(data.frame, no_time, labels),
-                    f"fill in {source.time!r} in the export",
-                )
-            )
-
-
-def _where(frame: pd.DataFrame, rows: pd.Series, labels: list[str], examples: int = 3) -> str:
-    """The file and line of the first few `rows`, e.g. `tickets.csv line 4, tickets.csv line 9`."""
-    sample = frame.loc[rows, [FILE, LINE]].head(examples)
-    return ", ".join(f"{Path(labels[f]).name} line {ln}" for f, ln in zip(sample[FILE], sample[LINE], strict=True))

@@ -52,7 +52,12 @@ def test_score_writes_outputs_and_prints_a_plain_summary(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert "3 accounts, 3 scored" in result.stdout
     assert "\x1b[" not in result.stdout  # not a terminal: no escape codes
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {"health_scores.csv", "health_scores.parquet", "run.json"}
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        "health_scores.csv",
+        "health_scores.parquet",
+        "rejects.csv",
+        "run.json",
+    }
     table = pd.read_csv(tmp_path / "out" / "health_scores.csv", dtype=str)
     assert table["account_id"].tolist() == ["001", "002", "003"]
     assert table["health_score"].tolist() == ["100.0", "50.0", "0.0"]
@@ -121,7 +126,8 @@ def test_missing_column_is_exit_65_naming_file_column_and_found(tmp_path: Path) 
     assert result.exit_code == 65
     assert "usage.csv" in result.stderr
     assert "column 'when' not found" in result.stderr
-    assert "columns found: account_id, time, event" in result.stderr
+    assert "expected: account_id, when" in result.stderr
+    assert "found: account_id, time, event" in result.stderr
 
 
 def test_bad_values_are_exit_65_with_line(tmp_path: Path) -> None:
@@ -236,7 +242,7 @@ def test_make_run_command_as_a_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "500 accounts" in proc.stdout
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == ["health_scores.csv", "health_scores.parquet", "run.json"]
+    assert written == ["health_scores.csv", "health_scores.parquet", "rejects.csv", "run.json"]
     assert io.StringIO(proc.stdout).read().count("\x1b[") == 0
 
 

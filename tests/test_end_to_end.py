@@ -118,7 +118,13 @@ def test_outputs_are_byte_identical_across_runs(tmp_path: Path, accounts_csv: Pa
     config = hand_model(tmp_path, accounts_csv)
     first = {p.name: p.read_bytes() for p in write_outputs(run(config), config) if p.name != "run.json"}
     second = {p.name: p.read_bytes() for p in write_outputs(run(config), config) if p.name != "run.json"}
-    assert set(first) == {"health_scores.csv", "health_scores.parquet", "health_scores.json", "health_scores.jsonl"}
+    assert set(first) == {
+        "health_scores.csv",
+        "health_scores.parquet",
+        "health_scores.json",
+        "health_scores.jsonl",
+        "rejects.csv",
+    }
     assert first == second
 
 

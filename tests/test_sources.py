@@ -100,10 +100,15 @@ def test_salesforce18_keeps_case_variants_distinct_and_joins_forms(tmp_path: Pat
         tmp_path / "a.csv",
         "account_id,n\na0RE000000IJmcN,1\na0RE000000IJMCN,2\na0re000000ijmcnmat,3\n",
     )
-    data = read(tmp_path, path="a.csv", key_transform=["strip", "salesforce18", "lower"])
+    data = read(
+        tmp_path, path="a.csv", key_transform=["strip", "salesforce18", "lower"], max_reject_share=0.5
+    )
     keys = column(data, "account_id")
-    assert keys[0] == keys[2] == "a0re000000ijmcnmat"
+    assert keys[0] == "a0re000000ijmcnmat"
     assert keys[1] != keys[0]
+    # an 18-character id whose suffix does not check (here lower-cased upstream) is rejected
+    assert data.rejects[["line", "reason"]].values.tolist() == [[4, "invalid salesforce id"]]
+    assert data.rejects["raw"].tolist() == ["a0re000000ijmcnmat,3"]
 
 
 def test_rows_with_empty_key_are_counted_with_a_warning(tmp_path: Path) -> None:
@@ -117,11 +122,15 @@ def test_rows_with_empty_key_are_counted_with_a_warning(tmp_path: Path) -> None:
     assert "a.csv line 3" in data.warnings[0].where
 
 
-def test_rows_without_time_are_counted_with_a_warning(tmp_path: Path) -> None:
+def test_rows_without_time_are_rejected_with_a_warning(tmp_path: Path) -> None:
     write_csv(tmp_path / "a.csv", "account_id,t\nA,2026-01-01\nB,\nC,N/A\n")
     data = read(tmp_path, path="a.csv", time="t")
     assert data.rows_without_time == 2
-    assert len(data.frame) == 3  # kept, but left out of windows by aggregate
+    assert column(data, "account_id") == ["A"]  # no metric could use the others
+    assert data.rejects[["line", "reason", "raw"]].values.tolist() == [
+        [3, "missing time", "B,"],
+        [4, "missing time", "C,N/A"],
+    ]
     [warning] = data.warnings
     assert "2 row(s)" in warning.message
     assert "'t'" in warning.message
@@ -233,8 +242,8 @@ def test_epoch_seconds_and_millis_in_parquet_and_jsonl(tmp_path: Path) -> None:
     assert column(read(tmp_path, path="s.parquet", time="t"), "t") == [noon, noon + pd.Timedelta(minutes=1)]
     assert column(read(tmp_path, path="ms.parquet", time="t"), "t") == [noon + pd.Timedelta(milliseconds=500)]
     jsonl = read(tmp_path, path="e.jsonl", time="t")
-    assert column(jsonl, "t") == [noon, None]
-    assert column(jsonl, "account_id") == ["A", "5"]
+    assert column(jsonl, "t") == [noon]
+    assert jsonl.rejects["raw"].tolist() == ['{"account_id": 5, "t": null}']
     assert jsonl.rows_without_time == 1
 
 
@@ -371,9 +380,14 @@ def test_missing_column_names_file_column_and_columns_found(tmp_path: Path) -> N
         read(tmp_path, needed={"event", "user_id"}, path="a.csv")
     assert info.value.exit_code == 65
     problems = info.value.problems
-    assert {p.message for p in problems} == {"column 'account_id' not found", "column 'user_id' not found"}
+    assert [p.message for p in problems] == [
+        "expected: account_id, event, user_id",
+        "found: Account ID, event (split at each comma; set sources.s.delimiter if that is wrong)",
+        "column 'account_id' not found",
+        "column 'user_id' not found",
+    ]
     assert all(p.where == str(tmp_path / "a.csv") for p in problems)
-    assert all("columns found: Account ID, event" in p.hint for p in problems)
+    assert "sources.s.rename" in problems[-1].hint
 
 
 @pytest.mark.parametrize(
@@ -452,7 +466,8 @@ def test_salesforce_report_footer_is_not_read_as_rows(tmp_path: Path) -> None:
     assert column(data, "Account Name") == ["Acme", "Beta"]
     assert column(data, "Amount") == [100.0, 50.0]
     assert data.rows_read == 2
-    assert any("footer" in w.message for w in data.warnings)
+    assert data.dropped == {"report footer": 3}  # counted for the manifest, not warned about
+    assert data.warnings == []
 
 
 def test_xlsx_numbers_are_numbers_and_keys_text(tmp_path: Path) -> None:
@@ -498,7 +513,7 @@ def test_directory_path_is_input_missing(tmp_path: Path) -> None:
     (tmp_path / "exports").mkdir()
     with pytest.raises(InputMissingError) as info:
         read(tmp_path, path="exports")
-    assert "is a directory" in str(info.value)
+    assert "holds no .parquet files" in str(info.value)
 
 
 def test_keep_all_keeps_every_column_but_still_checks_needed(tmp_path: Path) -> None:
@@ -514,7 +529,8 @@ def test_keep_all_keeps_every_column_but_still_checks_needed(tmp_path: Path) -> 
 def test_epoch_seconds_in_a_csv_time_column_typed_int(tmp_path: Path) -> None:
     write_csv(tmp_path / "a.csv", "account_id,t\nA,1769860800\nB,\n")
     data = read(tmp_path, path="a.csv", time="t", types={"t": "int"})
-    assert column(data, "t") == [pd.Timestamp("2026-01-31 12:00"), None]
+    assert column(data, "t") == [pd.Timestamp("2026-01-31 12:00")]
+    assert data.rows_without_time == 1
     write_csv(tmp_path / "b.csv", "account_id,t\nA,2026-01-31\n")
     typed_text = read(tmp_path, path="b.csv", time="t", types={"t": "string"})
     assert column(typed_text, "t") == [pd.Timestamp("2026-01-31")]  # the time column is always times

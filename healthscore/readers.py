@@ -1,0 +1,405 @@
+"""One input file to a frame of its data rows, whatever the format, with nothing lost.
+
+Each reader returns a `FileFrame`: the rows (columns named as the file names them, header
+whitespace and BOM stripped), the line or row each came from, the rows set aside with a
+reason (ragged rows, malformed JSON), and counts of lines that are not data (report
+footers, repeated header rows). Rejected rows keep their raw text for rejects.csv.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+
+from healthscore.errors import DataError, InputMissingError, Problem
+from healthscore.models import SourceConfig
+from healthscore.textfile import (
+    Records,
+    delimiter_ranking,
+    drop_spans,
+    gunzip,
+    is_empty,
+    is_gzip,
+    scan_records,
+    skip_lines,
+    to_utf8,
+    unclosed_quote,
+)
+
+REJECT_COLUMNS = ("line", "reason", "raw")
+SALESFORCE_FOOTER = (
+    r"grand totals \(\d+ records?\)|confidential information - do not distribute"
+    r"|copyright \(c\) [\d-]+ salesforce\.com, inc\. all rights reserved\."
+)
+REPORT_FOOTER = re.compile(SALESFORCE_FOOTER, re.IGNORECASE)  # never an account's key
+FOOTER = re.compile(rf"{SALESFORCE_FOOTER}|(grand )?totals?:?", re.IGNORECASE)  # when the key is empty
+TOO_FEW, TOO_MANY, MALFORMED_JSON = "too few fields", "too many fields", "malformed json"
+FOOTER_LINE, REPEATED_HEADER, HEADER_ONLY = "report footer", "repeated header row", "header only"
+
+MissingColumns = Callable[[list[str]], list[str]]
+
+
+@dataclass
+class FileFrame:
+    """A file's data rows and what was set aside; `raw(positions)` gives rows' raw text."""
+
+    frame: pd.DataFrame
+    lines: np.ndarray
+    raw: Callable[[np.ndarray], list[str]]
+    rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REJECT_COLUMNS)))
+    dropped: Counter[str] = field(default_factory=Counter)
+    notes: list[Problem] = field(default_factory=list)
+    delimiter: str | None = None
+
+
+def file_format(source: SourceConfig, path: Path) -> str:
+    """The format of a file: the source's `format`, else from the suffix (csv by default)."""
+    if source.format:
+        return source.format
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    for fmt, endings in (
+        ("parquet", (".parquet", ".pq")),
+        ("jsonl", (".jsonl", ".ndjson", ".json")),
+        ("xlsx", (".xlsx", ".xlsm")),
+    ):
+        if suffixes and suffixes[-1] in endings:
+            return fmt
+    return "csv"
+
+
+def clean_names(names: Iterable[object]) -> list[str]:
+    """Header names with surrounding whitespace and any BOM removed."""
+    return [str(n).replace("\ufeff", "").strip() for n in names]
+
+
+def read_file(path: Path, raw: bytes, source: SourceConfig, name: str, missing: MissingColumns) -> FileFrame:
+    """Read one file of a source; `missing(names)` says which expected columns a header
+    lacks (used to confirm the delimiter). Raises DataError / InputMissingError."""
+    if is_gzip(path):
+        raw = gunzip(raw, path, name)
+    if is_empty(raw):
+        raise InputMissingError(
+            f"source {name!r}: input file is empty: {path}",
+            [Problem("the file has no header and no rows", str(path), "re-export the data")],
+        )
+    fmt = file_format(source, path)
+    if fmt == "csv":
+        return read_csv(path, raw, source, name, missing)
+    if fmt == "jsonl":
+        return read_jsonl(path, raw, source, name)
+    if fmt == "parquet":
+        return read_parquet(path, raw, name)
+    return read_xlsx(path, raw, source, name)
+
+
+# --- CSV --------------------------------------------------------------------------------
+
+
+def read_csv(path: Path, raw: bytes, source: SourceConfig, name: str, missing: MissingColumns) -> FileFrame:
+    """Delimited text: decoded, preamble skipped, ragged records rejected, footers dropped."""
+    decoded = to_utf8(raw, source.encoding, path, name)
+    notes = []
+    if decoded.fallback:
+        notes.append(
+            Problem(
+                f"{path.name} is not UTF-8: read as cp1252 (Windows-1252)",
+                str(path),
+                f"check accented names in the output; set sources.{name}.encoding: cp1252 to say so and "
+                "silence this, or the file's real encoding",
+            )
+        )
+    data, skipped = skip_lines(decoded.data, source.skip_rows)
+    if unclosed_quote(data):
+        records = scan_records(data, ",", skipped + 1)
+        raise DataError(
+            f"source {name!r}: {path} has a double quote that is never closed",
+            [
+                Problem(
+                    f"the field opened on line {records.lines[-1] if len(records) else skipped + 1} runs to the "
+                    "end of the file",
+                    str(path),
+                    "the export was cut short or a quote is unescaped (write it as two quotes)",
+                )
+            ],
+        )
+    delimiter, records, names = _choose_delimiter(data, source, skipped, missing)
+    header_rows = min(source.header_rows, len(records))
+    names = _fill_blank_names(names, data, records, header_rows, delimiter)
+    body = Records(*(a[header_rows:] for a in (records.starts, records.ends, records.lines, records.fields)))
+    expected = len(names)
+    if expected > 1 and names[-1] == "" and len(body) and (body.fields == expected - 1).all():
+        names, expected = names[:-1], expected - 1  # a trailing delimiter on the header only
+    trailing = len(body) > 0 and bool((body.fields == expected + 1).all()) and _all_end_with(data, body, delimiter)
+    if trailing:
+        expected += 1  # a trailing delimiter on every data row: an unnamed empty last column
+    ragged = body.fields != expected
+    texts = pd.Series([body.text(data, int(i)) for i in np.flatnonzero(ragged)], dtype="str")
+    footer = np.zeros(len(body), dtype=bool)
+    footer[np.flatnonzero(ragged)] = _is_footer(texts).to_numpy()
+    bad = ragged & ~footer
+    reasons = np.where(body.fields[bad] < expected, TOO_FEW, TOO_MANY)
+    rejected = pd.DataFrame({"line": body.lines[bad], "reason": reasons, "raw": texts[~footer[ragged]].to_numpy()})
+    keep = ~ragged
+    start = int(body.starts[0]) if len(body) else len(data)
+    clean = drop_spans(data[start:], body.starts[ragged] - start, body.ends[ragged] - start)
+    frame = _parse_rows(clean, delimiter, expected, source)
+    kept = Records(*(a[keep] for a in (body.starts, body.ends, body.lines, body.fields)))
+    if len(frame) != len(kept):
+        raise DataError(
+            f"source {name!r}: cannot split {path} into rows",
+            [Problem("a double quote inside an unquoted field confuses the rows", str(path), "quote that field")],
+        )
+    frame.columns = pd.Index([*names, "_trailing"] if trailing else names)
+    if trailing:
+        frame = frame.drop(columns="_trailing")
+    result = FileFrame(frame, kept.lines, lambda pos: [kept.text(data, int(i)) for i in pos], rejected)
+    result.dropped[FOOTER_LINE] += int(footer.sum())
+    result.notes, result.delimiter = notes, delimiter
+    return drop_repeated_headers(result, names)
+
+
+def _choose_delimiter(
+    data: bytes, source: SourceConfig, skipped: int, missing: MissingColumns
+) -> tuple[str, Records, list[str]]:
+    """The delimiter, the records and the header names. With `auto`, the first of the ranked
+    candidates whose header has every expected column; if none has, the most likely one
+    (the column check then lists what was expected and what was found)."""
+    sample = data[:65536].decode("utf-8", errors="ignore")
+    candidates = [source.delimiter] if source.delimiter != "auto" else delimiter_ranking(sample)
+    best: tuple[str, Records, list[str]] | None = None
+    for delimiter in candidates:
+        records = scan_records(data, delimiter, skipped + 1)
+        names = _split_record(data, records, 0, delimiter) if len(records) else []
+        if best is None:
+            best = (delimiter, records, names)
+        if not missing(names):
+            return delimiter, records, names
+    assert best is not None
+    return best
+
+
+def _split_record(data: bytes, records: Records, i: int, delimiter: str) -> list[str]:
+    """The fields of one record (quotes resolved), as cleaned names."""
+    text = data[records.starts[i] : records.ends[i]]
+    row = pd.read_csv(
+        io.BytesIO(text), sep=delimiter, header=None, dtype=str, keep_default_na=False, skip_blank_lines=False
+    )
+    return clean_names(row.iloc[0].tolist()) if len(row) else []
+
+
+def _fill_blank_names(names: list[str], data: bytes, records: Records, header_rows: int, delimiter: str) -> list[str]:
+    """Blank names of the first header row taken from the second one (SurveyMonkey puts the
+    sub-answer there), else `column_<n>`."""
+    second = _split_record(data, records, 1, delimiter) if header_rows > 1 else []
+    return [n or (second[i] if i < len(second) and second[i] else f"column_{i + 1}") for i, n in enumerate(names)]
+
+
+def _all_end_with(data: bytes, records: Records, delimiter: str) -> bool:
+    buf = np.frombuffer(data, dtype=np.uint8)
+    return bool((buf[records.ends - 1] == ord(delimiter)).all())
+
+
+def _is_footer(texts: pd.Series) -> pd.Series:
+    """Lines that are a report's footer: the text without quotes and delimiters matches."""
+    stripped = texts.str.replace('"', "", regex=False).str.strip(" \t,;|").str.replace(r"\s+", " ", regex=True)
+    return stripped.str.fullmatch(FOOTER).fillna(False).astype(bool)
+
+
+def _parse_rows(clean: bytes, delimiter: str, width: int, source: SourceConfig) -> pd.DataFrame:
+    """Records of exactly `width` fields as text columns; configured NA tokens only."""
+    if not clean.strip():
+        return pd.DataFrame({i: pd.Series(dtype="str") for i in range(width)})
+    frame: pd.DataFrame = pd.read_csv(  # type: ignore[call-overload]
+        io.BytesIO(clean),
+        sep=delimiter,
+        header=None,
+        names=list(range(width)),
+        index_col=False,
+        dtype=str,
+        keep_default_na=False,
+        na_values=list(source.na_values),
+        skip_blank_lines=True,
+        encoding="utf-8",
+    )
+    return frame
+
+
+def drop_repeated_headers(result: FileFrame, names: list[str]) -> FileFrame:
+    """Drop rows that repeat the header (files concatenated with their headers), counted."""
+    frame = result.frame
+    if frame.empty or frame.shape[1] == 0:
+        return result
+    first = frame.iloc[:, 0].astype("str").str.strip() == names[0]
+    if not first.any():
+        return result
+    candidates = frame.loc[first].astype("str").apply(lambda col: col.str.strip())
+    repeated = pd.Series(False, index=frame.index)
+    repeated[first] = (candidates.to_numpy() == np.array(names, dtype=object)).all(axis=1)
+    if repeated.any():
+        keep = ~repeated.to_numpy()
+        raw, positions = result.raw, np.flatnonzero(keep)
+        result.frame = frame.loc[keep].reset_index(drop=True)
+        result.lines = result.lines[keep]
+        result.raw = lambda pos: raw(positions[pos])
+        result.dropped[REPEATED_HEADER] += int(repeated.sum())
+    return result
+
+
+# --- JSON lines, Parquet, XLSX ------------------------------------------------------------
+
+
+def read_jsonl(path: Path, raw: bytes, source: SourceConfig, name: str) -> FileFrame:
+    """JSON lines (or one JSON array): nested objects flattened to `a.b` columns, lists of
+    values joined with `|`. Malformed lines are rejected with their line number."""
+    data = to_utf8(raw, source.encoding, path, name).data
+    if data.lstrip().startswith(b"["):
+        return _read_json_array(path, data, name)
+    records = scan_lines(data)
+    try:
+        table = pj.read_json(io.BytesIO(data))
+        if table.num_rows != len(records):
+            raise pa.ArrowInvalid("row count differs from the line count")
+        frame, rejected = _arrow_frame(flatten(table)), pd.DataFrame(columns=list(REJECT_COLUMNS))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        frame, rejected, records = _parse_lines_slowly(data, records)
+    frame.columns = pd.Index(clean_names(list(frame.columns)), dtype=object)
+    return FileFrame(frame, records.lines, lambda pos: [records.text(data, int(i)) for i in pos], rejected)
+
+
+def scan_lines(data: bytes) -> Records:
+    """The non-blank lines of text as records (JSON lines hold no raw line breaks)."""
+    return scan_records(data.replace(b'"', b" "), "\n")  # no quoting in JSON lines' structure
+
+
+def _parse_lines_slowly(data: bytes, records: Records) -> tuple[pd.DataFrame, pd.DataFrame, Records]:
+    """Line-by-line JSON parsing, taken only when the fast reader refuses the file: finds the
+    malformed lines (rejected) and tolerates values whose type changes between lines."""
+    parsed, bad = [], []
+    for i in range(len(records)):  # the error path only; the fast path reads whole files
+        text = records.text(data, i)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            parsed.append(value)
+        else:
+            bad.append(i)
+    bad_index = np.array(bad, dtype=np.int64)
+    rejected = pd.DataFrame(
+        {
+            "line": records.lines[bad_index],
+            "reason": MALFORMED_JSON,
+            "raw": [records.text(data, int(i)) for i in bad_index],
+        }
+    )
+    keep = np.ones(len(records), dtype=bool)
+    keep[bad_index] = False
+    kept = Records(*(a[keep] for a in (records.starts, records.ends, records.lines, records.fields)))
+    frame = pd.json_normalize(parsed) if parsed else pd.DataFrame()
+    for col in frame.columns:
+        if frame[col].map(lambda v: isinstance(v, list)).any():
+            frame[col] = frame[col].map(lambda v: "|".join(map(str, v)) if isinstance(v, list) else v)
+    return frame, rejected, kept
+
+
+def _read_json_array(path: Path, data: bytes, name: str) -> FileFrame:
+    """A file holding one JSON array of objects; rows are numbered by their position."""
+    try:
+        items = json.loads(data)
+    except ValueError as exc:
+        raise DataError(
+            f"source {name!r}: {path} is not valid JSON",
+            [Problem(str(exc), str(path), "export JSON lines (one object per line) or a JSON array")],
+        ) from None
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise DataError(
+            f"source {name!r}: {path} is not a JSON array of objects",
+            [Problem('each row must be an object like {"account_id": ...}', str(path))],
+        )
+    frame = pd.json_normalize(items) if items else pd.DataFrame()
+    frame.columns = pd.Index(clean_names(list(frame.columns)), dtype=object)
+    return FileFrame(frame, np.arange(1, len(frame) + 1, dtype=np.int64), _row_json(frame))
+
+
+def flatten(table: pa.Table) -> pa.Table:
+    """Struct columns flattened to `parent.child` columns; list columns joined with `|`."""
+    while any(pa.types.is_struct(t) for t in table.schema.types):
+        table = table.flatten()
+    columns = []
+    for column in table.columns:
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            try:
+                column = pc.binary_join(pc.cast(column, pa.list_(pa.string())), "|")
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                column = pa.array([json.dumps(v) if v is not None else None for v in column.to_pylist()])
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
+def _arrow_frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table as pandas, integers kept exact (nullable Int64, not float)."""
+    frame: pd.DataFrame = table.to_pandas(types_mapper=lambda t: pd.Int64Dtype() if pa.types.is_integer(t) else None)
+    return frame
+
+
+def read_parquet(path: Path, raw: bytes, name: str) -> FileFrame:
+    """A Parquet file; a truncated or non-Parquet file is a DataError naming it."""
+    try:
+        frame = _arrow_frame(pq.read_table(io.BytesIO(raw)))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(
+            f"source {name!r}: {path} is an incomplete or invalid parquet file",
+            [Problem(_first_line(exc), str(path), "re-export it; a copy may have been cut short")],
+        ) from None
+    frame.columns = pd.Index(clean_names(list(frame.columns)), dtype=object)
+    return FileFrame(frame, np.arange(1, len(frame) + 1, dtype=np.int64), _row_json(frame))
+
+
+def read_xlsx(path: Path, raw: bytes, source: SourceConfig, name: str) -> FileFrame:
+    """The first sheet (or `sheet`) of a workbook; `skip_rows` and `header_rows` as for CSV."""
+    try:
+        grid = pd.read_excel(io.BytesIO(raw), sheet_name=source.sheet or 0, header=None, dtype=object)
+    except (ValueError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise DataError(
+            f"source {name!r}: cannot read {path} as xlsx",
+            [Problem(_first_line(exc), str(path), f"check the file and sources.{name}.sheet")],
+        ) from None
+    first = int(grid.dropna(how="all").index.min()) if grid.notna().any().any() else 0
+    grid = grid.iloc[first + source.skip_rows :]
+    names = clean_names(["" if pd.isna(v) else v for v in grid.iloc[0]]) if len(grid) else []
+    names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
+    body = grid.iloc[source.header_rows :].dropna(how="all")
+    frame = body.set_axis(names, axis=1).reset_index(drop=True)
+    lines = (body.index.to_numpy() + 1).astype(np.int64)  # spreadsheet row numbers
+    result = FileFrame(frame, lines, _row_json(frame))
+    return drop_repeated_headers(result, names)
+
+
+def _row_json(frame: pd.DataFrame) -> Callable[[np.ndarray], list[str]]:
+    """Raw text of rows that have none (Parquet, XLSX, JSON arrays): each row as JSON."""
+
+    def raw(positions: np.ndarray) -> list[str]:
+        rows = frame.iloc[np.asarray(positions, dtype=np.int64)]
+        text = rows.to_json(orient="records", lines=True, date_format="iso", default_handler=str)
+        return text.splitlines() if len(rows) else []
+
+    return raw
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
