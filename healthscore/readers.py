@@ -378,8 +378,9 @@ def read_xlsx(path: Path, raw: bytes, source: SourceConfig, name: str) -> FileFr
             f"source {name!r}: cannot read {path} as xlsx",
             [Problem(_first_line(exc), str(path), f"check the file and sources.{name}.sheet")],
         ) from None
-    first = int(grid.dropna(how="all").index.min()) if grid.notna().any().any() else 0
-    grid = grid.iloc[first + source.skip_rows :]
+    grid = grid.iloc[source.skip_rows :]
+    filled = grid.notna().any(axis=1).to_numpy()
+    grid = grid.iloc[int(np.argmax(filled)) if filled.any() else len(grid) :]  # blank rows before the header
     names = clean_names(["" if pd.isna(v) else v for v in grid.iloc[0]]) if len(grid) else []
     names = [n or f"column_{i + 1}" for i, n in enumerate(names)]
     body = grid.iloc[source.header_rows :].dropna(how="all")

@@ -165,7 +165,7 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
     infer = file_format(source, paths[0]) in ("csv", "xlsx")
     frame = apply_types(frame, source.types, source, labels, infer=infer, name=name)
     frame = lowercase_columns(derive_columns(frame, source), source)
-    data = SourceData(name, frame, source.key, source.time, files, notes, rejected, dict(dropped))
+    data = SourceData(name, frame, source.key, source.time, files, notes, rejected, dict(+dropped))
     data.warnings += _reject_warnings(data)
     return data
 
