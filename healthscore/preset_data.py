@@ -230,7 +230,7 @@ PRESETS: dict[str, Preset] = {
             "Every value is quoted. The footer after the data (a blank line, `Grand Totals (N records)`, "
             "`Confidential Information - Do Not Distribute`, the copyright line) is dropped by the reader.",
             "Dates follow the exporting user's locale: an en_US export writes `1/31/2026`, so set "
-            "`date_format: \"%m/%d/%Y\"` on the source (the default reads ISO dates such as `2026-01-31`).",
+            '`date_format: "%m/%d/%Y"` on the source (the default reads ISO dates such as `2026-01-31`).',
             "Amounts are read as plain numbers; if the export writes thousands separators "
             '(`1,234.50`), set `thousands: ","` on the source.',
             "Reports show 15-character case-sensitive ids; to join them with 18-character ids from "
@@ -392,7 +392,7 @@ PRESETS: dict[str, Preset] = {
         time="recorded_date",
         notes=(
             "Times like `2020-07-17 18:52:45` carry no offset; the zone they are in is named in the "
-            "third header row (`\"timeZone\":\"America/Denver\"`), which is skipped, and they are read as UTC.",
+            'third header row (`"timeZone":"America/Denver"`), which is skipped, and they are read as UTC.',
             "An NPS question `Q7` adds `Q7_NPS_GROUP`, renamed `nps_group`; the score itself stays "
             "under the question's id: map it with `rename: {Q7: nps_score}` and use "
             "`agg: nps, field: nps_score`. A survey with two NPS questions needs `rename` for both groups.",
@@ -429,7 +429,7 @@ PRESETS: dict[str, Preset] = {
         time="end_date",
         notes=(
             "Dates are US style with a 12-hour clock (`01/31/2026 10:15:00 AM`): the preset sets "
-            "`date_format: \"%m/%d/%Y %I:%M:%S %p\"`; set the source's own `date_format` if your "
+            '`date_format: "%m/%d/%Y %I:%M:%S %p"`; set the source\'s own `date_format` if your '
             "export differs. Times carry no offset and are read as UTC.",
             "Pass the account id in the survey link as custom data (`Custom Data 1`) to key on it.",
             "Question columns keep the question text of row 1 as their name; a question with several "
@@ -503,8 +503,7 @@ PRESETS: dict[str, Preset] = {
         notes=(
             "`time` is Unix seconds, or milliseconds with `time_in_ms`; the unit is chosen by size. "
             "Projects created before 2023 may export times in the project's time zone rather than UTC.",
-            "Rows repeating an earlier row's `$insert_id` are dropped and counted, as Mixpanel "
-            "deduplicates them.",
+            "Rows repeating an earlier row's `$insert_id` are dropped and counted, as Mixpanel deduplicates them.",
             "Mixpanel has no account field: set `key` to the group key or property holding it "
             "(`properties.company_id` -> `key: company_id`).",
             "Default properties lose their `$` (`$browser` -> `browser`).",

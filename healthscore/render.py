@@ -136,10 +136,18 @@ def _lowest_table(summary: Summary, console: Console) -> Table:
 
 def _sources_table(summary: Summary, console: Console) -> Table:
     table = Table(title="Sources", box=_box(console), title_justify="left")
-    for name in ("Source", "Files", "Rows", "Unmatched keys", "Unmatched rows"):
+    for name in ("Source", "Files", "Rows", "Rejected", "Dropped", "Unmatched keys", "Unmatched rows"):
         table.add_column(name, justify="left" if name == "Source" else "right")
     for row in summary.sources:
-        table.add_row(row.name, str(row.files), f"{row.rows:,}", str(row.unmatched_keys), str(row.unmatched_rows))
+        table.add_row(
+            row.name,
+            str(row.files),
+            f"{row.rows:,}",
+            f"{row.rejected:,}",
+            f"{row.dropped:,}",
+            str(row.unmatched_keys),
+            str(row.unmatched_rows),
+        )
     return table
 
 

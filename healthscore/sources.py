@@ -200,7 +200,7 @@ def _screen_rows(
     reasons[no_key & ~footer] = EMPTY_KEY
     reasons[~no_key & bad_ids.to_numpy()] = BAD_ID
     if source.time and not keep_time:
-        reasons[reasons.isna() & frame[source.time].isna()] = NO_TIME
+        reasons[reasons.isna() & ~footer & frame[source.time].isna()] = NO_TIME
     frame[source.key] = keys
     out = reasons.notna().to_numpy()
     positions = np.flatnonzero(out)

@@ -42,6 +42,8 @@ class SourceRow:
     rows: int
     unmatched_keys: int
     unmatched_rows: int
+    rejected: int = 0
+    dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ def build_summary(
                 data.rows_read,
                 joins[name].unmatched_keys if name in joins else 0,
                 joins[name].unmatched_rows if name in joins else 0,
+                len(data.rejects),
+                sum(data.dropped.values()),
             )
             for name, data in sources.items()
         ],

@@ -163,25 +163,31 @@ def scan_records(data: bytes, delimiter: str, first_line: int = 1) -> Records:
     buf = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(buf == NEWLINE)
     quotes = np.flatnonzero(buf == QUOTE)
-    breaks = newlines[np.searchsorted(quotes, newlines) % 2 == 0]  # outside quotes
+    breaks = _outside(newlines, quotes)
     starts = np.concatenate(([0], breaks + 1)).astype(np.int64)
     ends = np.concatenate((breaks, [len(buf)])).astype(np.int64)
     ends = np.where((ends > starts) & (buf[np.maximum(ends - 1, 0)] == ord("\r")), ends - 1, ends)
     lines = np.searchsorted(newlines, starts) + first_line
     filled = np.zeros(len(starts), dtype=bool)
-    nonblank = np.flatnonzero(buf > ord(" "))
-    if len(nonblank):
-        # a record is filled when its first non-blank byte lies before its end
-        nxt = np.searchsorted(nonblank, starts)
-        has = nxt < len(nonblank)
-        filled[has] = nonblank[nxt[has]] < ends[has]
+    inside = starts < len(buf)  # a file ending in a line break has an empty last record
+    if inside.any():
+        # a record is filled when some byte up to its line break is the delimiter or not a
+        # space, tab or CR (as pandas skips blank lines)
+        visible = (buf > ord(" ")) | (buf == ord(delimiter))
+        filled[inside] = np.logical_or.reduceat(visible, starts[inside])
     starts, ends, lines = starts[filled], ends[filled], lines[filled]
-    seps = np.flatnonzero(buf == ord(delimiter))
-    seps = seps[np.searchsorted(quotes, seps) % 2 == 0]
-    owner = np.searchsorted(starts, seps, side="right") - 1
-    owner = owner[(owner >= 0) & (seps < ends[np.maximum(owner, 0)])]
-    fields = np.bincount(owner, minlength=len(starts)) + 1
+    if len(starts) == 0:
+        return Records(starts, ends, lines.astype(np.int64), np.zeros(0, dtype=np.int64))
+    seps = _outside(np.flatnonzero(buf == ord(delimiter)), quotes)
+    fields = np.searchsorted(seps, ends) - np.searchsorted(seps, starts) + 1
     return Records(starts, ends, lines.astype(np.int64), fields.astype(np.int64))
+
+
+def _outside(positions: np.ndarray, quotes: np.ndarray) -> np.ndarray:
+    """The positions not inside a quoted field: an even number of quotes before them."""
+    if len(quotes) == 0:
+        return positions
+    return positions[np.searchsorted(quotes, positions) % 2 == 0]
 
 
 def unclosed_quote(data: bytes) -> bool:

@@ -100,9 +100,7 @@ def test_salesforce18_keeps_case_variants_distinct_and_joins_forms(tmp_path: Pat
         tmp_path / "a.csv",
         "account_id,n\na0RE000000IJmcN,1\na0RE000000IJMCN,2\na0re000000ijmcnmat,3\n",
     )
-    data = read(
-        tmp_path, path="a.csv", key_transform=["strip", "salesforce18", "lower"], max_reject_share=0.5
-    )
+    data = read(tmp_path, path="a.csv", key_transform=["strip", "salesforce18", "lower"], max_reject_share=0.5)
     keys = column(data, "account_id")
     assert keys[0] == "a0re000000ijmcnmat"
     assert keys[1] != keys[0]
