@@ -187,7 +187,8 @@ def _outside(positions: np.ndarray, quotes: np.ndarray) -> np.ndarray:
     """The positions not inside a quoted field: an even number of quotes before them."""
     if len(quotes) == 0:
         return positions
-    return positions[np.searchsorted(quotes, positions) % 2 == 0]
+    outside: np.ndarray = positions[np.searchsorted(quotes, positions) % 2 == 0]
+    return outside
 
 
 def unclosed_quote(data: bytes) -> bool:
