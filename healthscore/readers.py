@@ -121,7 +121,10 @@ def read_csv(path: Path, raw: bytes, source: SourceConfig, name: str, missing: M
                 "silence this, or the file's real encoding",
             )
         )
-    data, skipped = skip_lines(decoded.data, source.skip_rows)
+    text = decoded.data
+    if b"\r" in text and b"\n" not in text:
+        text = text.replace(b"\r", b"\n")  # old Mac line ends (Excel's "CSV (Macintosh)")
+    data, skipped = skip_lines(text, source.skip_rows)
     if unclosed_quote(data):
         records = scan_records(data, ",", skipped + 1)
         raise DataError(
