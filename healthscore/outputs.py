@@ -177,7 +177,10 @@ def build_manifest(
         "config": {"path": _absolute(config.path) if config.path else None, "sha256": config.sha256},
         "inputs": {
             name: {
-                "files": [{"path": _absolute(f.path), "rows": f.rows, "sha256": f.sha256} for f in data.files],
+                "files": [
+                    {"path": _absolute(f.path), "rows": f.rows, "rejected": f.rejected, "sha256": f.sha256}
+                    for f in data.files
+                ],
                 "rows_read": data.rows_read,
                 "rows_used": len(data.frame),
                 "rejected": data.rejected,

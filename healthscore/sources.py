@@ -41,11 +41,13 @@ MALFORMED = frozenset({"too few fields", "too many fields", "malformed json", BA
 
 @dataclass(frozen=True)
 class FileRead:
-    """One input file as read: where, how many data rows, and its checksum."""
+    """One input file as read: where, how many data rows (rejected ones included), how many
+    were rejected, and its checksum."""
 
     path: str
     rows: int
     sha256: str
+    rejected: int = 0
 
 
 @dataclass
@@ -148,7 +150,8 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
         frame[FILE], frame[LINE] = i, read.lines
         frame, screened = _screen_rows(frame, read, source, keep_time=keep_all)
         rejected = _rejects_of(name, path, pd.concat([read.rejected, screened], ignore_index=True))
-        files.append(FileRead(str(path), len(frame) + len(rejected), hashlib.sha256(raw).hexdigest()))
+        digest = hashlib.sha256(raw).hexdigest()
+        files.append(FileRead(str(path), len(frame) + len(rejected), digest, len(rejected)))
         rejects.append(rejected)
         dropped.update(read.dropped)
         notes += read.notes
