@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, TextIO
 
 import typer
 
@@ -48,15 +48,23 @@ def _root(
     """Score B2B customer health from CRM, support, survey and usage exports."""
 
 
-@contextlib.contextmanager
-def _errors(debug: bool = False) -> Iterator[None]:
-    """Turn library errors into a message on stderr and the exit code of PRODUCT.md section 6."""
-    from healthscore.render import make_console, render_error
+LogFormat = Literal["text", "json"]
 
+
+@contextlib.contextmanager
+def _errors(debug: bool = False, log_format: LogFormat = "text") -> Iterator[None]:
+    """Turn library errors into a message on stderr and the exit code of PRODUCT.md section 6."""
     try:
         yield
     except HealthscoreError as exc:
-        render_error(exc, make_console(sys.stderr))
+        if log_format == "json":
+            from healthscore.eventlog import log_error
+
+            log_error(sys.stderr, exc)
+        else:
+            from healthscore.render import make_console, render_error
+
+            render_error(exc, make_console(sys.stderr))
         raise typer.Exit(exc.exit_code) from None
     except BrokenPipeError:
         _quiet_broken_pipe()
@@ -65,6 +73,11 @@ def _errors(debug: bool = False) -> Iterator[None]:
     except Exception as exc:
         if debug:
             raise
+        if log_format == "json":
+            from healthscore.eventlog import emit
+
+            emit(sys.stderr, "error", "internal_error", exit_code=1, kind=type(exc).__name__)
+            raise typer.Exit(1) from None
         typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
         typer.echo("run again with --debug to see the traceback, and please report it", err=True)
         raise typer.Exit(1) from None
@@ -92,16 +105,27 @@ def score(
         typer.Option("--output", "-o", help="Write only the scored table to this file, or '-' for stdout."),
     ] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="Format for -o: csv, parquet, json or jsonl.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No summary; only warnings and errors (on stderr).")
+    ] = False,
     json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    fail_on_warnings: Annotated[
+        bool,
+        typer.Option("--fail-on-warnings", help="Exit 65, writing nothing, if the run has any data warning."),
+    ] = False,
+    log_format: Annotated[
+        LogFormat,
+        typer.Option("--log-format", help="text (a summary) or json (one JSON object per line on stderr)."),
+    ] = "text",
 ) -> None:
     """Score every account and write the scored table, run.json and a summary."""
-    with _errors(debug):
+    with _errors(debug, log_format):
         from healthscore.config import load_config
         from healthscore.errors import UsageError
         from healthscore.outputs import format_of, write_outputs, write_single
         from healthscore.pipeline import run
+        from healthscore.quality import enforce_checks
 
         if output is not None and out is not None:
             raise UsageError("give either --out DIR (all outputs) or -o FILE (the table only), not both")
@@ -112,21 +136,42 @@ def score(
         started = dt.datetime.now(dt.UTC)
         cfg = load_config(config)
         result = run(cfg, as_of)
+        enforce_checks(result, cfg, fail_on_warnings)
         if output is not None:
             written = write_single(result, output, fmt, sys.stdout.buffer)
             paths = [written] if written else []
         else:
             paths = write_outputs(result, cfg, str(out) if out else None, started)
+        if log_format == "json":
+            from healthscore.eventlog import log_run
+
+            log_run(sys.stderr, result, paths)
+            if json_summary and not quiet:
+                _report(result.summary, [], sys.stderr if output == "-" else sys.stdout, quiet, True)
+            return
         summary_stream = sys.stderr if output == "-" else sys.stdout
         _report(result.summary, paths, summary_stream, quiet, json_summary)
 
 
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the config file (for editor completion and checks)."""
+    with _errors():
+        import json
+
+        from healthscore.config import config_schema
+
+        typer.echo(json.dumps(config_schema(), indent=2, ensure_ascii=False))
+
+
 def _report(summary: Summary, paths: list[Path], stream: TextIO, quiet: bool, as_json: bool) -> None:
-    """Print the summary (as text or JSON) and the files written, unless quiet."""
+    """Print the summary (as text or JSON) and the files written, unless quiet; data warnings
+    go to stderr in any case (in the JSON summary too)."""
     import json
 
-    from healthscore.render import make_console, render_summary
+    from healthscore.render import make_console, render_summary, render_warnings
 
+    render_warnings(summary, make_console(sys.stderr))
     if quiet:
         return
     if as_json:

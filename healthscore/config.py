@@ -23,11 +23,20 @@ from pydantic import (
 from healthscore.errors import ConfigError, InputMissingError, Problem
 from healthscore.models import POLICY_MAPPING, POLICY_NAME, Config
 
-__all__ = ["Config", "load_config", "load_yaml", "parse_config"]
+__all__ = ["Config", "config_schema", "load_config", "load_yaml", "parse_config"]
 
 
 NAMED_SECTIONS = ("sources", "metrics", "groups", "profiles")  # mappings of user-named entries
 _PLACEHOLDERS: dict[str, Any] = {"version": 1, "accounts": {"source": ""}, "sources": {}, "metrics": {}}
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the config file, generated from the models that
+    parse it, so it never drifts from what `score` accepts."""
+    schema = Config.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "healthscore config"
+    return schema
 
 
 def parse_config(

@@ -306,7 +306,7 @@ class GroupConfig(Model):
     weight: float = Field(default=1.0, ge=0)
     metrics: dict[str, Annotated[float, Field(ge=0)]]
 
-    @field_validator("metrics", mode="before")
+    @field_validator("metrics", mode="before", json_schema_input_type=dict[str, float] | list[str])
     @classmethod
     def _list_means_equal_weights(cls, value: Any) -> Any:
         if isinstance(value, list):
@@ -387,6 +387,16 @@ class OutputsConfig(Model):
         return value
 
 
+class ChecksConfig(Model):
+    """Data-quality thresholds: a run that breaks one exits 65 before any output is replaced."""
+
+    max_unmatched_share: float | None = Field(default=None, ge=0, le=1)  # of a source's rows
+    min_accounts: int | None = Field(default=None, ge=0)
+    max_unscored_share: float | None = Field(default=None, ge=0, le=1)  # of the accounts
+    max_rejected_share: float | None = Field(default=None, ge=0, le=1)  # of a source's rows, any reason
+    fail_on_warnings: bool = False
+
+
 class Config(Model):
     """A whole validated config file. Paths in it are relative to `base_dir`."""
 
@@ -402,6 +412,7 @@ class Config(Model):
     overrides: OverridesConfig | None = None
     history: HistoryConfig | None = None
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _sha256: str = PrivateAttr(default="")

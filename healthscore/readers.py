@@ -333,7 +333,12 @@ def _read_json_array(path: Path, data: bytes, name: str) -> FileFrame:
             f"source {name!r}: {path} is not a JSON array of objects",
             [Problem('each row must be an object like {"account_id": ...}', str(path))],
         )
-    frame = pd.json_normalize(items) if items else pd.DataFrame()
+    if not items:
+        raise InputMissingError(
+            f"source {name!r}: {path} holds an empty JSON array",
+            [Problem("the file has no rows", str(path), "re-export the data")],
+        )
+    frame = pd.json_normalize(items)
     frame.columns = pd.Index(clean_names(list(frame.columns)), dtype=object)
     return FileFrame(frame, np.arange(1, len(frame) + 1, dtype=np.int64), _row_json(frame))
 

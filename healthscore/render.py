@@ -60,7 +60,8 @@ def _money(value: float | None) -> str:
 
 
 def render_summary(summary: Summary, console: Console) -> None:
-    """Draw the summary: segments, histogram, lowest accounts, sources and warnings."""
+    """Draw the summary: segments, histogram, lowest accounts and sources (warnings are
+    diagnostics: `render_warnings` draws them, on stderr)."""
     mean = "n/a" if summary.mean_score is None else f"{summary.mean_score:.1f}"
     console.print(
         Text.assemble(
@@ -74,7 +75,6 @@ def render_summary(summary: Summary, console: Console) -> None:
     if summary.lowest:
         console.print(_lowest_table(summary, console))
     console.print(_sources_table(summary, console))
-    render_warnings(summary, console)
 
 
 def _segments_table(summary: Summary, console: Console) -> Table:

@@ -278,9 +278,9 @@ def _reject_warnings(data: SourceData) -> list[Problem]:
             EMPTY_KEY: (f"have an empty {data.key!r} and are not scored", "fill in the key in the export"),
             NO_TIME: (f"have no {data.time!r} and are left out of its metrics", f"fill in {data.time!r} in the export"),
             BAD_ID: ("have an 18-character Salesforce id whose checksum suffix is wrong", "re-export the ids"),
-        }.get(reason, (f"were rejected: {reason}", "see rejects.csv; fix the export"))
+        }.get(reason, (f"were rejected: {reason}", "fix the export"))
         warnings.append(
-            Problem(f"{count} row(s) of source {data.name!r} {text}", where, hint + " (rows in rejects.csv)")
+            Problem(f"{count} row(s) of source {data.name!r} {text}", where, f"{hint}; rows in rejects.csv")
         )
     if data.dropped.get("repeated header row"):
         warnings.append(

@@ -66,6 +66,8 @@ def to_utf8(raw: bytes, configured: str, path: Path, name: str) -> Decoded:
     A forced encoding that does not fit, or bytes no encoding explains, is a DataError.
     """
     encoding = configured.lower().replace("_", "-")
+    if not raw.startswith(UTF16_BOMS) and "16" not in encoding and "32" not in encoding:
+        _checked(Decoded(raw, encoding), path, name)  # binary: say so before any decoding error
     if encoding == "auto":
         if raw.startswith(UTF16_BOMS):
             encoding = "utf-16"
