@@ -20,6 +20,7 @@ from healthscore import __version__
 from healthscore.errors import HealthscoreError
 
 if TYPE_CHECKING:
+    from healthscore.config import Config
     from healthscore.summary import Summary
 
 app = typer.Typer(
@@ -123,6 +124,7 @@ def score(
     with _errors(debug, log_format):
         from healthscore.config import load_config
         from healthscore.errors import UsageError
+        from healthscore.lock import output_lock
         from healthscore.outputs import format_of, write_outputs, write_single
         from healthscore.pipeline import run
         from healthscore.quality import enforce_checks
@@ -135,13 +137,19 @@ def score(
             raise UsageError("--format goes with -o FILE; for --out, set outputs.formats in the config")
         started = dt.datetime.now(dt.UTC)
         cfg = load_config(config)
-        result = run(cfg, as_of)
-        enforce_checks(result, cfg, fail_on_warnings)
-        if output is not None:
+        if output is not None:  # one file, written atomically: no manifest, no history, no lock
+            result = run(cfg, as_of)
+            enforce_checks(result, cfg, fail_on_warnings)
             written = write_single(result, output, fmt, sys.stdout.buffer)
-            paths = [written] if written else []
+            paths, removed = ([written] if written else []), []
         else:
-            paths = write_outputs(result, cfg, str(out) if out else None, started)
+            directory = out if out is not None else cfg.resolve(cfg.outputs.dir)
+            with output_lock(directory):  # a second run stops here at once, exit 75
+                removed = _clean_temps(cfg, directory)
+                result = run(cfg, as_of)
+                enforce_checks(result, cfg, fail_on_warnings)
+                paths = write_outputs(result, cfg, str(out) if out else None, started)
+        _note_removed(removed, quiet, log_format)
         if log_format == "json":
             from healthscore.eventlog import log_run
 
@@ -151,6 +159,30 @@ def score(
             return
         summary_stream = sys.stderr if output == "-" else sys.stdout
         _report(result.summary, paths, summary_stream, quiet, json_summary)
+
+
+def _clean_temps(cfg: Config, directory: Path) -> list[Path]:
+    """Remove temp files that killed runs left beside the outputs (we hold the lock) and in
+    history folders (not covered by the lock: only those over an hour old)."""
+    from healthscore.lock import clean_stale_temps
+
+    removed = clean_stale_temps(directory)
+    if cfg.history is not None:
+        for folder in sorted(cfg.resolve(cfg.history.path).glob("as_of=*")):
+            removed += clean_stale_temps(folder, older_than=3600)
+    return removed
+
+
+def _note_removed(removed: list[Path], quiet: bool, log_format: LogFormat) -> None:
+    """Say on stderr which stale temp files were removed."""
+    if not removed:
+        return
+    if log_format == "json":
+        from healthscore.eventlog import emit
+
+        emit(sys.stderr, "info", "stale_temps_removed", paths=[str(p) for p in removed])
+    elif not quiet:
+        typer.echo(f"removed {len(removed)} temp file(s) left by a killed run: {removed[0].parent}", err=True)
 
 
 @app.command()

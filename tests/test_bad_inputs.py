@@ -24,6 +24,7 @@ from healthscore.cli import app
 
 runner = CliRunner()
 
+LOCK_NAME = ".healthscore.lock"  # the run lock: not an output, rewritten by every run
 OUTPUTS = {"health_scores.csv", "health_scores.parquet", "rejects.csv", "run.json"}
 TITLES = {65: "data error: ", 66: "input missing: ", 78: "config error: "}
 ACCOUNTS = "account_id,name,arr\nA1,Acme,1000\nA2,Beta,2000\nA3,Gamma,500\nA4,Delta,4000\n"
@@ -138,7 +139,7 @@ class Project:
         return runner.invoke(app, ["score", "-c", str(self.config)])
 
     def outputs(self) -> dict[str, bytes]:
-        return {p.name: p.read_bytes() for p in self.out.iterdir() if p.is_file()}
+        return {p.name: p.read_bytes() for p in self.out.iterdir() if p.is_file() and p.name != LOCK_NAME}
 
     def baseline(self) -> None:
         """Step 1: a good run; its outputs are recorded for `fails` to compare."""

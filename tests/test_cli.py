@@ -20,6 +20,11 @@ from healthscore.cli import app
 runner = CliRunner()
 
 
+def outputs(directory: Path) -> dict[str, bytes]:
+    """The output files of a directory and their bytes (not the run lock, which is no output)."""
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file() and p.name != ".healthscore.lock"}
+
+
 def small_project(tmp: Path) -> Path:
     """A config over two tiny sources, written to disk; returns the config path."""
     write_csv(tmp / "crm.csv", "Account ID,Name,ARR\n001,Acme,1000\n002,Beta,2000\n003,Gamma,500\n")
@@ -53,6 +58,7 @@ def test_score_writes_outputs_and_prints_a_plain_summary(tmp_path: Path) -> None
     assert "3 accounts, 3 scored" in result.stdout
     assert "\x1b[" not in result.stdout  # not a terminal: no escape codes
     assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        ".healthscore.lock",
         "health_scores.csv",
         "health_scores.parquet",
         "rejects.csv",
@@ -174,10 +180,10 @@ def test_usage_errors_are_exit_2(tmp_path: Path) -> None:
 def test_failed_run_leaves_previous_outputs_untouched(tmp_path: Path) -> None:
     config = small_project(tmp_path)
     assert runner.invoke(app, ["score", "-c", str(config)]).exit_code == 0
-    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    before = outputs(tmp_path / "out")
     write_csv(tmp_path / "usage.csv", "account_id,when,event\n001,not a date,login\n")
     assert runner.invoke(app, ["score", "-c", str(config)]).exit_code == 65
-    after = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    after = outputs(tmp_path / "out")
     assert after == before
 
 
@@ -242,7 +248,7 @@ def test_make_run_command_as_a_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "500 accounts" in proc.stdout
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == ["health_scores.csv", "health_scores.parquet", "rejects.csv", "run.json"]
+    assert written == [".healthscore.lock", "health_scores.csv", "health_scores.parquet", "rejects.csv", "run.json"]
     assert io.StringIO(proc.stdout).read().count("\x1b[") == 0
 
 
@@ -263,7 +269,7 @@ def test_outputs_get_ordinary_file_modes(tmp_path: Path) -> None:
         assert runner.invoke(app, ["score", "-c", str(config)]).exit_code == 0
     finally:
         os.umask(old)
-    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").iterdir()}
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").iterdir()}  # the lock too
     assert set(modes.values()) == {0o644}
 
 
@@ -273,12 +279,12 @@ def test_a_failure_while_publishing_leaves_every_previous_output(tmp_path: Path)
     out = tmp_path / "out"
     (out / "health_scores.parquet").unlink()
     (out / "health_scores.parquet").mkdir()  # the second target cannot be replaced
-    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    before = outputs(out)
     write_csv(tmp_path / "usage.csv", "account_id,when,event\n003,2026-01-30,login\n")
     result = runner.invoke(app, ["score", "-c", str(config)])
     assert result.exit_code == 73
     assert "a directory is in the way" in result.stderr
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert outputs(out) == before
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -44,7 +46,7 @@ outputs: {{dir: out, formats: [csv]}}
 
 
 def outputs(tmp: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((tmp / "out").iterdir())}
+    return {p.name: p.read_bytes() for p in sorted((tmp / "out").iterdir()) if p.name != ".healthscore.lock"}
 
 
 def test_a_clean_run_passes_its_checks(tmp_path: Path) -> None:
@@ -81,7 +83,7 @@ def test_fail_on_warnings_flag(tmp_path: Path) -> None:
     result = runner.invoke(app, ["score", "-c", str(config), "--fail-on-warnings"])
     assert result.exit_code == 65
     assert "match no account" in result.stderr
-    assert not (tmp_path / "out").exists()
+    assert outputs(tmp_path) == {}
 
 
 def test_json_log_lines(tmp_path: Path) -> None:
@@ -132,3 +134,43 @@ def test_schema_accepts_the_shipped_configs_and_rejects_a_typo() -> None:
     data["sources"]["crm"]["delimeter"] = ";"
     with pytest.raises(jsonschema.ValidationError, match="delimeter"):
         jsonschema.validate(data, schema)
+
+
+def test_a_second_run_while_one_holds_the_lock_exits_75_at_once(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from healthscore.lock import output_lock\n"
+            "with output_lock(Path(sys.argv[1])):\n    print('locked', flush=True); sys.stdin.read()",
+            str(tmp_path / "out"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "locked\n"
+        result = runner.invoke(app, ["score", "-c", str(config)])
+        assert result.exit_code == 75
+        assert f"pid {holder.pid}, started 20" in result.stderr
+        assert outputs(tmp_path) == {}  # it did no work
+    finally:
+        holder.kill()
+        holder.wait()
+    assert runner.invoke(app, ["score", "-c", str(config)]).exit_code == 0  # a killed holder blocks nothing
+
+
+def test_temp_files_of_a_killed_run_are_removed_by_the_next(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    (tmp_path / "out").mkdir()
+    stale = [tmp_path / "out" / ".health_scores.csv.k3j_9x2a.tmp", tmp_path / "out" / ".run.json.abcdefgh.tmp"]
+    for path in stale:
+        path.write_text("half")
+    result = runner.invoke(app, ["score", "-c", str(config)])
+    assert result.exit_code == 0
+    assert not any(path.exists() for path in stale)
+    assert "removed 2 temp file(s) left by a killed run" in result.stderr
+    assert set(outputs(tmp_path)) == {"health_scores.csv", "rejects.csv", "run.json"}
