@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from healthscore.errors import DataError, InputMissingError, Problem
 from healthscore.models import SourceConfig
 from healthscore.textfile import (
+    Decoded,
     Records,
     delimiter_ranking,
     drop_spans,
@@ -111,16 +112,7 @@ def read_file(path: Path, raw: bytes, source: SourceConfig, name: str, missing: 
 def read_csv(path: Path, raw: bytes, source: SourceConfig, name: str, missing: MissingColumns) -> FileFrame:
     """Delimited text: decoded, preamble skipped, ragged records rejected, footers dropped."""
     decoded = to_utf8(raw, source.encoding, path, name)
-    notes = []
-    if decoded.fallback:
-        notes.append(
-            Problem(
-                f"{path.name} is not UTF-8: read as cp1252 (Windows-1252)",
-                str(path),
-                f"check accented names in the output; set sources.{name}.encoding: cp1252 to say so and "
-                "silence this, or the file's real encoding",
-            )
-        )
+    notes = _fallback_note(decoded, path, name)
     text = decoded.data
     if b"\r" in text and b"\n" not in text:
         text = text.replace(b"\r", b"\n")  # old Mac line ends (Excel's "CSV (Macintosh)")
@@ -172,6 +164,20 @@ def read_csv(path: Path, raw: bytes, source: SourceConfig, name: str, missing: M
     result.dropped[FOOTER_LINE] += int(footer.sum())
     result.notes, result.delimiter = notes, delimiter
     return drop_repeated_headers(result, names)
+
+
+def _fallback_note(decoded: Decoded, path: Path, name: str) -> list[Problem]:
+    """The warning for a file that was not UTF-8 and was read as cp1252."""
+    if not decoded.fallback:
+        return []
+    return [
+        Problem(
+            f"{path.name} is not UTF-8: read as cp1252 (Windows-1252)",
+            str(path),
+            f"check accented names in the output; set sources.{name}.encoding: cp1252 to say so and "
+            "silence this, or the file's real encoding",
+        )
+    ]
 
 
 def _choose_delimiter(
@@ -267,9 +273,12 @@ def drop_repeated_headers(result: FileFrame, names: list[str]) -> FileFrame:
 def read_jsonl(path: Path, raw: bytes, source: SourceConfig, name: str) -> FileFrame:
     """JSON lines (or one JSON array): nested objects flattened to `a.b` columns, lists of
     values joined with `|`. Malformed lines are rejected with their line number."""
-    data = to_utf8(raw, source.encoding, path, name).data
+    decoded = to_utf8(raw, source.encoding, path, name)
+    data = decoded.data
     if data.lstrip().startswith(b"["):
-        return _read_json_array(path, data, name)
+        result = _read_json_array(path, data, name)
+        result.notes = _fallback_note(decoded, path, name)
+        return result
     records = scan_lines(data)
     try:
         table = pj.read_json(io.BytesIO(data))
@@ -279,7 +288,9 @@ def read_jsonl(path: Path, raw: bytes, source: SourceConfig, name: str) -> FileF
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         frame, rejected, records = _parse_lines_slowly(data, records)
     frame.columns = pd.Index(clean_names(list(frame.columns)), dtype=object)
-    return FileFrame(frame, records.lines, lambda pos: [records.text(data, int(i)) for i in pos], rejected)
+    result = FileFrame(frame, records.lines, lambda pos: [records.text(data, int(i)) for i in pos], rejected)
+    result.notes = _fallback_note(decoded, path, name)
+    return result
 
 
 def scan_lines(data: bytes) -> Records:

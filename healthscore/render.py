@@ -22,12 +22,20 @@ STYLES = {"red": "bold red", "yellow": "yellow", "green": "green", "blue": "bold
 BAR_WIDTH = 30
 
 
+class _Console(Console):
+    """A rich console that lets a closed pipe (`| head`) reach the CLI's handler, which ends
+    quietly with exit 0, instead of rich's own exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
+
+
 def make_console(stream: IO[str] | None = None) -> Console:
     """A console on `stream` (stderr by default): colour on a terminal, plain text elsewhere."""
     stream = stream or sys.stderr
     plain = os.environ.get("TERM") == "dumb" or "NO_COLOR" in os.environ or not _isatty(stream)
     if plain:
-        return Console(
+        return _Console(
             file=stream,
             color_system=None,
             force_terminal=False,
@@ -36,7 +44,7 @@ def make_console(stream: IO[str] | None = None) -> Console:
             emoji=False,
             soft_wrap=False,
         )
-    return Console(file=stream, highlight=False, emoji=False)
+    return _Console(file=stream, highlight=False, emoji=False)
 
 
 def _isatty(stream: IO[str]) -> bool:

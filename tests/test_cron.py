@@ -174,3 +174,18 @@ def test_temp_files_of_a_killed_run_are_removed_by_the_next(tmp_path: Path) -> N
     assert not any(path.exists() for path in stale)
     assert "removed 2 temp file(s) left by a killed run" in result.stderr
     assert set(outputs(tmp_path)) == {"health_scores.csv", "rejects.csv", "run.json"}
+
+
+def test_a_closed_stdout_ends_quietly_with_exit_0(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "healthscore", "score", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before the summary is printed (`| head` that exited)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert b"Traceback" not in err
+    assert (tmp_path / "out" / "run.json").exists()  # the outputs were written before the summary
