@@ -186,6 +186,28 @@ def _note_removed(removed: list[Path], quiet: bool, log_format: LogFormat) -> No
 
 
 @app.command()
+def init(
+    directory: Annotated[
+        Path,
+        typer.Argument(help="Folder of exports (CSV, TSV, Parquet, XLSX, JSON lines; .gz too).", show_default=False),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The config file to write.")] = Path("health.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the config file if it exists.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+) -> None:
+    """Look at a folder of exports and write a commented config that `score` runs as-is."""
+    with _errors(debug):
+        from healthscore.init import refuse_overwrite, report, survey, write_config
+
+        refuse_overwrite(output, force)  # before reading anything
+        guesses = survey(directory)
+        for line in report(guesses):  # first, so a failed write still shows what was found
+            typer.echo(line)
+        write_config(guesses, directory, output, force=force)
+        typer.echo(f"wrote {output}: check the lines marked CHECK:, then run: healthscore score -c {output}")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the config file (for editor completion and checks)."""
     with _errors():
