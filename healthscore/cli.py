@@ -50,6 +50,7 @@ def _root(
 
 
 LogFormat = Literal["text", "json"]
+HeaderStyle = Literal["names", "labels"]
 
 
 @contextlib.contextmanager
@@ -105,7 +106,25 @@ def score(
         str | None,
         typer.Option("--output", "-o", help="Write only the scored table to this file, or '-' for stdout."),
     ] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="Format for -o: csv, parquet, json or jsonl.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="Format for -o: csv, parquet, json, jsonl or xlsx.")
+    ] = None,
+    excel: Annotated[
+        bool,
+        typer.Option(
+            "--excel/--no-excel", help="Start CSV files with a UTF-8 BOM so Excel reads them (never on stdout)."
+        ),
+    ] = True,
+    allow_formulas: Annotated[
+        bool,
+        typer.Option(
+            "--allow-formulas",
+            help="Keep text starting with = + - @ as is (default: prefixed with ' in CSV, text in xlsx).",
+        ),
+    ] = False,
+    headers: Annotated[
+        HeaderStyle, typer.Option("--headers", help="CSV/XLSX column headers: names, or the labels of the config.")
+    ] = "names",
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No summary; only warnings and errors (on stderr).")
     ] = False,
@@ -125,7 +144,7 @@ def score(
         from healthscore.config import load_config
         from healthscore.errors import UsageError
         from healthscore.lock import output_lock
-        from healthscore.outputs import format_of, write_outputs, write_single
+        from healthscore.outputs import TableOptions, format_of, write_outputs, write_single
         from healthscore.pipeline import run
         from healthscore.quality import enforce_checks
 
@@ -136,11 +155,12 @@ def score(
         elif fmt is not None:
             raise UsageError("--format goes with -o FILE; for --out, set outputs.formats in the config")
         started = dt.datetime.now(dt.UTC)
+        options = TableOptions(excel=excel, allow_formulas=allow_formulas, labels=headers == "labels")
         cfg = load_config(config)
         if output is not None:  # one file, written atomically: no manifest, no history, no lock
             result = run(cfg, as_of)
             enforce_checks(result, cfg, fail_on_warnings)
-            written = write_single(result, output, fmt, sys.stdout.buffer)
+            written = write_single(result, cfg, output, fmt, sys.stdout.buffer, options)
             paths, removed = ([written] if written else []), []
         else:
             directory = out if out is not None else cfg.resolve(cfg.outputs.dir)
@@ -148,7 +168,7 @@ def score(
                 removed = _clean_temps(cfg, directory)
                 result = run(cfg, as_of)
                 enforce_checks(result, cfg, fail_on_warnings)
-                paths = write_outputs(result, cfg, str(out) if out else None, started)
+                paths = write_outputs(result, cfg, str(out) if out else None, started, options)
         _note_removed(removed, quiet, log_format)
         if log_format == "json":
             from healthscore.eventlog import log_run

@@ -19,19 +19,27 @@ def points_lost(effective_weights: pd.DataFrame, metric_scores: pd.DataFrame) ->
     return effective_weights * gap * 10.0
 
 
+def ranked_drivers(
+    lost: pd.DataFrame, metric_scores: pd.DataFrame, n: int = TOP_DRIVERS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per account, the column positions of the `n` metrics costing the most points (most
+    first, ties by column order), their points lost, and their 0..10 scores; a driver is
+    shown only when its points reach MIN_POINTS."""
+    values = lost.to_numpy(dtype="float64")
+    order = np.argsort(-values, axis=1, kind="stable")[:, :n]
+    rows = np.arange(len(lost))[:, None]
+    scores = metric_scores[lost.columns].to_numpy(dtype="float64")
+    return order, values[rows, order], scores[rows, order]
+
+
 def top_drivers(
     lost: pd.DataFrame, metric_scores: pd.DataFrame, labels: dict[str, str], n: int = TOP_DRIVERS
 ) -> pd.Series:
     """Per account, the `n` metrics costing the most points, e.g. 'NPS 2.0/10 (-12.8)'; '' if none."""
     if lost.empty or not len(lost.columns):
         return pd.Series("", index=lost.index, dtype="str")
-    values = lost.to_numpy()
     names = np.array([labels.get(c, c) for c in lost.columns], dtype=object)
-    # stable order: most points first, ties by column order
-    order = np.argsort(-values, axis=1, kind="stable")[:, :n]
-    rows = np.arange(len(lost))[:, None]
-    top_points = values[rows, order]
-    top_scores = metric_scores[lost.columns].to_numpy()[rows, order]
+    order, top_points, top_scores = ranked_drivers(lost, metric_scores, n)
     text = pd.Series("", index=lost.index, dtype="str")
     for rank in range(min(n, len(lost.columns))):
         keep = top_points[:, rank] >= MIN_POINTS

@@ -83,7 +83,7 @@ ScaleMethod = Literal[
     "categorical",
     "identity",
 ]
-OutputFormat = Literal["csv", "parquet", "json", "jsonl"]
+OutputFormat = Literal["csv", "parquet", "json", "jsonl", "xlsx"]
 
 
 class Model(BaseModel):

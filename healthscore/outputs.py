@@ -1,4 +1,9 @@
-"""Outputs: the scored table in csv / parquet / json / jsonl, and the run.json manifest.
+"""Outputs: the scored table in csv / parquet / json / jsonl / xlsx, rejects.csv and the
+run.json manifest.
+
+CSV and XLSX are spreadsheet formats: text cells that a spreadsheet would run as a
+formula are neutralized (unless `allow_formulas`), a CSV file gets a UTF-8 BOM so Excel
+reads it as UTF-8 (never on stdout), and `labels` puts human labels in the header.
 
 Every file is written to a temporary file in its target directory and renamed into
 place only after all of them were written, so a failed run leaves the previous
@@ -15,6 +20,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,17 +30,58 @@ import pyarrow.parquet as pq
 
 from healthscore import __version__
 from healthscore.config import Config
-from healthscore.errors import OutputError, UsageError
+from healthscore.errors import OutputError, Problem, UsageError
 from healthscore.history import snapshot_bytes, snapshot_path
 from healthscore.pipeline import RunResult
 
-FORMATS = ("csv", "parquet", "json", "jsonl")
+FORMATS = ("csv", "parquet", "json", "jsonl", "xlsx")
 MANIFEST = "run.json"
+UTF8_BOM = b"\xef\xbb\xbf"
 REJECTS = "rejects.csv"
 
 
+@dataclass(frozen=True)
+class TableOptions:
+    """How the table is written for spreadsheets: a UTF-8 BOM on CSV files (`excel`), text
+    that looks like a formula left as is (`allow_formulas`), human labels as headers."""
+
+    excel: bool = True
+    allow_formulas: bool = False
+    labels: bool = False
+
+
+def output_bytes(
+    result: RunResult, config: Config, fmt: str, options: TableOptions = TableOptions()
+) -> tuple[bytes, list[Problem]]:
+    """The scored table in one output format, with the warnings writing it raised (cells
+    Excel cannot hold); deterministic for the same run."""
+    from healthscore.spreadsheet import labelled_columns, neutralize_formulas, xlsx_bytes
+
+    if fmt == "xlsx":
+        return xlsx_bytes(result, config, allow_formulas=options.allow_formulas, labels=options.labels)
+    if fmt != "csv":
+        return table_bytes(result.table, fmt), []
+    frame = _text_frame(result.table)
+    if options.labels:
+        frame = frame.rename(columns=labelled_columns(result.table, config))
+    if not options.allow_formulas:
+        frame = neutralize_formulas(frame)
+    data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return (UTF8_BOM + data if options.excel else data), []
+
+
+def rejects_bytes(rejects: pd.DataFrame, options: TableOptions = TableOptions()) -> bytes:
+    """rejects.csv, treated as a spreadsheet CSV like the table (raw text can hold formulas)."""
+    from healthscore.spreadsheet import neutralize_formulas
+
+    frame = rejects if options.allow_formulas else neutralize_formulas(rejects)
+    data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    return UTF8_BOM + data if options.excel else data
+
+
 def table_bytes(table: pd.DataFrame, fmt: str) -> bytes:
-    """The table encoded in one output format (deterministic for the same table)."""
+    """The table as plain data in csv, parquet, json or jsonl (no spreadsheet treatment),
+    deterministic for the same table."""
     if fmt == "csv":
         return _text_frame(table).to_csv(index=False, lineterminator="\n").encode("utf-8")
     if fmt in ("json", "jsonl"):
@@ -72,8 +119,6 @@ def format_of(path: str, fmt: str | None) -> str:
         return suffix
     if path == "-":
         return "csv"
-    if suffix == "xlsx":
-        raise UsageError("xlsx output is not supported yet; use csv, parquet, json or jsonl")
     raise UsageError(f"cannot tell the format of {path!r} from its suffix; add --format")
 
 
@@ -131,27 +176,45 @@ def write_files(contents: dict[Path, bytes]) -> None:
 
 
 def write_outputs(
-    result: RunResult, config: Config, out_dir: str | None = None, started: dt.datetime | None = None
+    result: RunResult,
+    config: Config,
+    out_dir: str | None = None,
+    started: dt.datetime | None = None,
+    options: TableOptions = TableOptions(),
 ) -> list[Path]:
     """Write the scored table in each configured format, rejects.csv (the rows set aside while
-    reading, header only when none) and run.json; return the paths written."""
+    reading, header only when none) and run.json; return the paths written. Warnings from
+    writing (cells Excel cannot hold) join the summary's before the manifest is built."""
     directory = Path(out_dir) if out_dir else config.resolve(config.outputs.dir)
-    contents = {
-        directory / f"{config.outputs.name}.{fmt}": table_bytes(result.table, fmt) for fmt in config.outputs.formats
-    }
+    contents = {}
+    for fmt in config.outputs.formats:
+        data, problems = output_bytes(result, config, fmt, options)
+        contents[directory / f"{config.outputs.name}.{fmt}"] = data
+        result.summary.warnings.extend(problems)
     if config.history is not None:
         contents[snapshot_path(config, result.as_of)] = snapshot_bytes(result.table, config)
-    contents[directory / REJECTS] = result.rejects.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    contents[directory / REJECTS] = rejects_bytes(result.rejects, options)
     manifest = build_manifest(result, config, contents, started)
     contents[directory / MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     write_files(contents)
     return list(contents)
 
 
-def write_single(result: RunResult, target: str, fmt: str | None, stdout: IO[bytes]) -> Path | None:
-    """Write only the table to one file (atomically) or to stdout for `-`; returns the path."""
+def write_single(
+    result: RunResult,
+    config: Config,
+    target: str,
+    fmt: str | None,
+    stdout: IO[bytes],
+    options: TableOptions = TableOptions(),
+) -> Path | None:
+    """Write only the table to one file (atomically) or to stdout for `-` (never with a BOM);
+    returns the path."""
     fmt = format_of(target, fmt)
-    data = table_bytes(result.table, fmt)
+    if target == "-":
+        options = TableOptions(excel=False, allow_formulas=options.allow_formulas, labels=options.labels)
+    data, problems = output_bytes(result, config, fmt, options)
+    result.summary.warnings.extend(problems)
     if target == "-":
         stdout.write(data)
         stdout.flush()

@@ -172,9 +172,46 @@ def test_usage_errors_are_exit_2(tmp_path: Path) -> None:
     bad_date = runner.invoke(app, ["score", "-c", str(config), "--as-of", "31/01/2026"])
     assert bad_date.exit_code == 2
     assert "--as-of must be a date like 2026-01-31" in bad_date.stderr
-    xlsx = runner.invoke(app, ["score", "-c", str(config), "-o", "y.xlsx"])
-    assert xlsx.exit_code == 2
-    assert "xlsx output is not supported yet" in xlsx.stderr
+    headers = runner.invoke(app, ["score", "-c", str(config), "--headers", "pretty"])
+    assert headers.exit_code == 2
+
+
+def test_csv_for_excel_bom_on_files_never_on_stdout_and_formulas_neutralized(tmp_path: Path) -> None:
+    config = small_project(tmp_path)
+    write_csv(
+        tmp_path / "crm.csv", 'Account ID,Name,ARR\n001,"=HYPERLINK(""http://x"")",1000\n002,-Beta,2000\n003,@G,500\n'
+    )
+    target = tmp_path / "scores.csv"
+    assert runner.invoke(app, ["score", "-c", str(config), "-o", str(target), "-q"]).exit_code == 0
+    raw = target.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfaccount_id,name,arr,health_score")
+    table = pd.read_csv(target, dtype=str)  # pandas drops the BOM
+    assert table["name"].tolist() == ['\'=HYPERLINK("http://x")', "'-Beta", "'@G"]
+    assert table["arr"].tolist() == ["1000.0", "2000.0", "500.0"]  # numbers stay numbers
+    stdout = runner.invoke(app, ["score", "-c", str(config), "-o", "-", "--format", "csv"])
+    assert stdout.stdout.startswith("account_id,")  # no BOM on a pipe
+    assert "'-Beta" in stdout.stdout
+    plain = runner.invoke(app, ["score", "-c", str(config), "-o", str(target), "--no-excel", "--allow-formulas", "-q"])
+    assert plain.exit_code == 0
+    assert target.read_bytes().startswith(b"account_id,")
+    assert pd.read_csv(target, dtype=str)["name"].tolist() == ['=HYPERLINK("http://x")', "-Beta", "@G"]
+
+
+def test_xlsx_output_and_labelled_headers(tmp_path: Path) -> None:
+    import openpyxl
+
+    config = small_project(tmp_path)
+    target = tmp_path / "scores.xlsx"
+    result = runner.invoke(app, ["score", "-c", str(config), "-o", str(target), "--headers", "labels", "-q"])
+    assert result.exit_code == 0, result.output
+    book = openpyxl.load_workbook(target)
+    assert book.sheetnames == ["Scores", "Summary", "Drivers"]
+    scores = book["Scores"]
+    assert [c.value for c in scores[1]][:4] == ["Account ID", "name", "arr", "Health score"]
+    assert [scores.cell(row=r, column=4).value for r in (2, 3, 4)] == [100.0, 50.0, 0.0]
+    labelled = runner.invoke(app, ["score", "-c", str(config), "-o", str(tmp_path / "l.csv"), "--headers", "labels"])
+    assert labelled.exit_code == 0
+    assert pd.read_csv(tmp_path / "l.csv").columns[:4].tolist() == ["Account ID", "name", "arr", "Health score"]
 
 
 def test_failed_run_leaves_previous_outputs_untouched(tmp_path: Path) -> None:

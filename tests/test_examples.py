@@ -50,7 +50,7 @@ def table(scored: tuple[Any, Path]) -> pd.DataFrame:
 
 def rejects_rows(out: Path) -> list[list[str]]:
     """rejects.csv as rows of text, the file column relative to the repository root."""
-    with (out / "rejects.csv").open(encoding="utf-8", newline="") as handle:
+    with (out / "rejects.csv").open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
     return [rows[0]] + [[s, Path(f).relative_to(ROOT).as_posix(), *rest] for s, f, *rest in rows[1:]]
 
@@ -125,7 +125,7 @@ def test_cp1252_tickets_are_decoded_warned_and_joined(
     warnings = [w["message"] for w in manifest["warnings"]]
     assert "zendesk_tickets.csv is not UTF-8: read as cp1252 (Windows-1252)" in warnings
     scores = (scored[1] / "health_scores.csv").read_text(encoding="utf-8")
-    rejects = (scored[1] / "rejects.csv").read_text(encoding="utf-8")
+    rejects = (scored[1] / "rejects.csv").read_text(encoding="utf-8-sig")
     assert "\ufffd" not in scores + rejects
     assert "Jürgen Weiß" in rejects  # the cp1252 row, intact
     assert "Müller & Söhne GmbH" in rejects
