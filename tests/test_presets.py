@@ -580,23 +580,25 @@ def test_mixpanel_dedupes_when_only_some_columns_are_needed() -> None:
     assert data.dropped == {"duplicate insert_id": 1}
 
 
+AMPLITUDE_FIRST = {
+    "event_type": "session_start",
+    "event_time": "2026-01-30 08:00:00.123456",
+    "client_event_time": "2026-01-30 07:59:59.900000",
+    "server_upload_time": "2026-01-30 08:00:01.000000",
+    "user_id": "u-1",
+    "device_id": "d-1",
+    "amplitude_id": 123456789012,
+    "uuid": "5f0adeff-0000-4427-8d02-57d803a2b841",
+    "$insert_id": "ins-1",
+    "session_id": 1769760000000,
+    "groups": {"company": "ACME-001"},
+    "event_properties": {"plan": "pro"},
+    "user_properties": {"role": "admin"},
+}
+
 AMPLITUDE_HOURS = {
     "123456_2026-01-30_8#0.json.gz": [
-        {
-            "event_type": "session_start",
-            "event_time": "2026-01-30 08:00:00.123456",
-            "client_event_time": "2026-01-30 07:59:59.900000",
-            "server_upload_time": "2026-01-30 08:00:01.000000",
-            "user_id": "u-1",
-            "device_id": "d-1",
-            "amplitude_id": 123456789012,
-            "uuid": "5f0adeff-0000-4427-8d02-57d803a2b841",
-            "$insert_id": "ins-1",
-            "session_id": 1769760000000,
-            "groups": {"company": "ACME-001"},
-            "event_properties": {"plan": "pro"},
-            "user_properties": {"role": "admin"},
-        },
+        AMPLITUDE_FIRST,
         {
             "event_type": "report_viewed",
             "event_time": "2026-01-30 08:30:00.000000",
@@ -614,21 +616,7 @@ AMPLITUDE_HOURS = {
         },
     ],
     "123456_2026-01-30_9#0.json.gz": [
-        {  # the first event again: an hour exported twice
-            "event_type": "session_start",
-            "event_time": "2026-01-30 08:00:00.123456",
-            "client_event_time": "2026-01-30 07:59:59.900000",
-            "server_upload_time": "2026-01-30 08:00:01.000000",
-            "user_id": "u-1",
-            "device_id": "d-1",
-            "amplitude_id": 123456789012,
-            "uuid": "5f0adeff-0000-4427-8d02-57d803a2b841",
-            "$insert_id": "ins-1",
-            "session_id": 1769760000000,
-            "groups": {"company": "ACME-001"},
-            "event_properties": {"plan": "pro"},
-            "user_properties": {"role": "admin"},
-        },
+        AMPLITUDE_FIRST,  # the first event again: an hour exported twice
         {
             "event_type": "report_viewed",
             "event_time": "2026-01-30 09:15:00.500000",
