@@ -127,6 +127,7 @@ def _to_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.astype("boolean"), pd.Series(False, index=values.index)
     text = values.astype("str").str.strip().str.lower()
+    values = values.where(text != "")  # a blank cell is missing, as for numbers and dates
     is_true, is_false = text.isin(TRUE_TOKENS), text.isin(FALSE_TOKENS)
     result = pd.Series(pd.NA, index=values.index, dtype="boolean")
     result[is_true] = True

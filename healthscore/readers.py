@@ -11,11 +11,14 @@ from __future__ import annotations
 import io
 import json
 import re
+import warnings
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pandas as pd
@@ -51,6 +54,20 @@ TOO_FEW, TOO_MANY, MALFORMED_JSON = "too few fields", "too many fields", "malfor
 FOOTER_LINE, REPEATED_HEADER, HEADER_ONLY = "report footer", "repeated header row", "header only"
 
 MissingColumns = Callable[[list[str]], list[str]]
+# what pandas, pyarrow, openpyxl and the json module raise on a damaged or hostile file
+UNREADABLE = (
+    ValueError,  # pandas ParserError / EmptyDataError, json, UnicodeError
+    pd.errors.ParserWarning,  # raised as an error by _parse_rows
+    OSError,
+    KeyError,
+    IndexError,
+    TypeError,
+    RecursionError,
+    zipfile.BadZipFile,
+    zlib.error,
+    ElementTree.ParseError,
+    pa.ArrowException,
+)
 
 
 @dataclass
@@ -97,13 +114,25 @@ def read_file(path: Path, raw: bytes, source: SourceConfig, name: str, missing: 
             [Problem("the file has no header and no rows", str(path), "re-export the data")],
         )
     fmt = file_format(source, path)
-    if fmt == "csv":
-        return read_csv(path, raw, source, name, missing)
-    if fmt == "jsonl":
-        return read_jsonl(path, raw, source, name)
-    if fmt == "parquet":
-        return read_parquet(path, raw, name)
-    return read_xlsx(path, raw, source, name)
+    try:
+        if fmt == "csv":
+            return read_csv(path, raw, source, name, missing)
+        if fmt == "jsonl":
+            return read_jsonl(path, raw, source, name)
+        if fmt == "parquet":
+            return read_parquet(path, raw, name)
+        return read_xlsx(path, raw, source, name)
+    except UNREADABLE as exc:  # the parsers' own errors on damaged files, as one DataError
+        raise DataError(
+            f"source {name!r}: cannot read {path} as {fmt}",
+            [
+                Problem(
+                    f"{type(exc).__name__}: {_first_line(exc)}",
+                    str(path),
+                    f"check the file, or set sources.{name}.format",
+                )
+            ],
+        ) from None
 
 
 # --- CSV --------------------------------------------------------------------------------
@@ -132,11 +161,11 @@ def read_csv(path: Path, raw: bytes, source: SourceConfig, name: str, missing: M
         )
     delimiter, records, names = _choose_delimiter(data, source, skipped, missing)
     header_rows = min(source.header_rows, len(records))
-    names = _fill_blank_names(names, data, records, header_rows, delimiter)
     body = Records(*(a[header_rows:] for a in (records.starts, records.ends, records.lines, records.fields)))
+    if len(names) > 1 and names[-1] == "" and len(body) and (body.fields == len(names) - 1).all():
+        names = names[:-1]  # a trailing delimiter on the header only
+    names = _fill_blank_names(names, data, records, header_rows, delimiter)
     expected = len(names)
-    if expected > 1 and names[-1] == "" and len(body) and (body.fields == expected - 1).all():
-        names, expected = names[:-1], expected - 1  # a trailing delimiter on the header only
     trailing = len(body) > 0 and bool((body.fields == expected + 1).all()) and _all_end_with(data, body, delimiter)
     if trailing:
         expected += 1  # a trailing delimiter on every data row: an unnamed empty last column
@@ -231,18 +260,22 @@ def _parse_rows(clean: bytes, delimiter: str, width: int, source: SourceConfig) 
     """Records of exactly `width` fields as text columns; configured NA tokens only."""
     if not clean.strip():
         return pd.DataFrame({i: pd.Series(dtype="str") for i in range(width)})
-    frame: pd.DataFrame = pd.read_csv(  # type: ignore[call-overload]
-        io.BytesIO(clean),
-        sep=delimiter,
-        header=None,
-        names=list(range(width)),
-        index_col=False,
-        dtype=str,
-        keep_default_na=False,
-        na_values=list(source.na_values),
-        skip_blank_lines=True,
-        encoding="utf-8",
-    )
+    with warnings.catch_warnings():
+        # pandas only warns when a row has more fields than names ("loss of data"): a stray
+        # quote split a record differently than the scan did. Never lose data silently.
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        frame: pd.DataFrame = pd.read_csv(  # type: ignore[call-overload]
+            io.BytesIO(clean),
+            sep=delimiter,
+            header=None,
+            names=list(range(width)),
+            index_col=False,
+            dtype=str,
+            keep_default_na=False,
+            na_values=list(source.na_values),
+            skip_blank_lines=True,
+            encoding="utf-8",
+        )
     return frame
 
 
@@ -295,7 +328,7 @@ def read_jsonl(path: Path, raw: bytes, source: SourceConfig, name: str) -> FileF
 
 def scan_lines(data: bytes) -> Records:
     """The non-blank lines of text as records (JSON lines hold no raw line breaks)."""
-    return scan_records(data.replace(b'"', b" "), "\n")  # no quoting in JSON lines' structure
+    return scan_records(data.replace(b'"', b" "), "\x00")  # no quoting in JSON lines' structure; no NUL in text
 
 
 def _parse_lines_slowly(data: bytes, records: Records) -> tuple[pd.DataFrame, pd.DataFrame, Records]:
@@ -358,15 +391,27 @@ def flatten(table: pa.Table) -> pa.Table:
     """Struct columns flattened to `parent.child` columns; list columns joined with `|`."""
     while any(pa.types.is_struct(t) for t in table.schema.types):
         table = table.flatten()
-    columns = []
-    for column in table.columns:
-        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-            try:
-                column = pc.binary_join(pc.cast(column, pa.list_(pa.string())), "|")
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                column = pa.array([json.dumps(v) if v is not None else None for v in column.to_pylist()])
-        columns.append(column)
+    columns = [
+        _joined(column) if pa.types.is_list(column.type) or pa.types.is_large_list(column.type) else column
+        for column in table.columns
+    ]
     return pa.table(columns, names=table.column_names)
+
+
+def _joined(column: pa.ChunkedArray) -> pa.Array:
+    """A list column as text: the non-null elements joined with `|` (missing when none).
+    Flattened and grouped, not `binary_join`, which crashes pyarrow 26 on nulls in lists."""
+    lists = column.combine_chunks()
+    parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(lists)
+    if not pa.types.is_nested(flat.type):  # nested lists or structs: their text as pandas shows them
+        flat = pc.cast(flat, pa.string())  # numbers as written (1, not 1.0)
+    values = pd.Series(flat.to_pandas(), dtype=object)
+    present = values.notna().to_numpy()
+    text = values[present].astype("str").groupby(parents[present]).agg("|".join)
+    out = np.full(len(lists), None, dtype=object)
+    out[text.index.to_numpy(dtype=np.int64)] = text.to_numpy(dtype=object)
+    return pa.array(out, type=pa.string())
 
 
 def _arrow_frame(table: pa.Table) -> pd.DataFrame:
@@ -378,7 +423,9 @@ def _arrow_frame(table: pa.Table) -> pd.DataFrame:
 def read_parquet(path: Path, raw: bytes, name: str) -> FileFrame:
     """A Parquet file; a truncated or non-Parquet file is a DataError naming it."""
     try:
-        frame = _arrow_frame(pq.read_table(io.BytesIO(raw)))
+        table = pq.read_table(io.BytesIO(raw))
+        table.validate(full=True)  # text that is not UTF-8 fails here, not later
+        frame = _arrow_frame(table)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             f"source {name!r}: {path} is an incomplete or invalid parquet file",

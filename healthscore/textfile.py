@@ -163,6 +163,9 @@ def scan_records(data: bytes, delimiter: str, first_line: int = 1) -> Records:
     spaces, tabs or CR) are left out. DataError-free: an unclosed quote shows up as the
     last record running to the end, which `unclosed_quote` reports."""
     buf = np.frombuffer(data, dtype=np.uint8)
+    if len(buf) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Records(empty, empty, empty, empty)
     newlines = np.flatnonzero(buf == NEWLINE)
     quotes = np.flatnonzero(buf == QUOTE)
     breaks = _outside(newlines, quotes)
