@@ -51,7 +51,7 @@ SALESFORCE_FOOTER = (
 REPORT_FOOTER = re.compile(SALESFORCE_FOOTER, re.IGNORECASE)  # never an account's key
 FOOTER = re.compile(rf"{SALESFORCE_FOOTER}|(grand )?totals?:?", re.IGNORECASE)  # when the key is empty
 TOO_FEW, TOO_MANY, MALFORMED_JSON = "too few fields", "too many fields", "malformed json"
-FOOTER_LINE, REPEATED_HEADER, HEADER_ONLY = "report footer", "repeated header row", "header only"
+FOOTER_LINE, REPEATED_HEADER = "report footer", "repeated header row"
 
 MissingColumns = Callable[[list[str]], list[str]]
 # what pandas, pyarrow, openpyxl and the json module raise on a damaged or hostile file
