@@ -190,7 +190,7 @@ def write_outputs(
     for fmt in config.outputs.formats:
         data, problems = output_bytes(result, config, fmt, options)
         contents[directory / f"{config.outputs.name}.{fmt}"] = data
-        result.summary.warnings.extend(problems)
+        _add_warnings(result, problems)
     if config.history is not None:
         contents[snapshot_path(config, result.as_of)] = snapshot_bytes(result.table, config)
     contents[directory / REJECTS] = rejects_bytes(result.rejects, options)
@@ -198,6 +198,11 @@ def write_outputs(
     contents[directory / MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     write_files(contents)
     return list(contents)
+
+
+def _add_warnings(result: RunResult, problems: list[Problem]) -> None:
+    """Warnings from writing join the summary's, once, however often the result is written."""
+    result.summary.warnings.extend(p for p in problems if p not in result.summary.warnings)
 
 
 def write_single(
@@ -214,7 +219,7 @@ def write_single(
     if target == "-":
         options = TableOptions(excel=False, allow_formulas=options.allow_formulas, labels=options.labels)
     data, problems = output_bytes(result, config, fmt, options)
-    result.summary.warnings.extend(problems)
+    _add_warnings(result, problems)
     if target == "-":
         stdout.write(data)
         stdout.flush()

@@ -172,7 +172,7 @@ def read_csv(path: Path, raw: bytes, source: SourceConfig, name: str, missing: M
     ragged = body.fields != expected
     texts = pd.Series([body.text(data, int(i)) for i in np.flatnonzero(ragged)], dtype="str")
     footer = np.zeros(len(body), dtype=bool)
-    footer[np.flatnonzero(ragged)] = _is_footer(texts).to_numpy()
+    footer[np.flatnonzero(ragged)] = is_footer(texts)
     bad = ragged & ~footer
     reasons = np.where(body.fields[bad] < expected, TOO_FEW, TOO_MANY)
     rejected = pd.DataFrame({"line": body.lines[bad], "reason": reasons, "raw": texts[~footer[ragged]].to_numpy()})
@@ -250,10 +250,11 @@ def _all_end_with(data: bytes, records: Records, delimiter: str) -> bool:
     return bool((buf[records.ends - 1] == ord(delimiter)).all())
 
 
-def _is_footer(texts: pd.Series) -> pd.Series:
-    """Lines that are a report's footer: the text without quotes and delimiters matches."""
+def is_footer(texts: pd.Series) -> np.ndarray:
+    """Text (a line, or a row's first value) that is a report's footer: without quotes,
+    surrounding delimiters and repeated spaces, it matches FOOTER. Missing text is not."""
     stripped = texts.str.replace('"', "", regex=False).str.strip(" \t,;|").str.replace(r"\s+", " ", regex=True)
-    return stripped.str.fullmatch(FOOTER).fillna(False).astype(bool)
+    return np.asarray(stripped.str.fullmatch(FOOTER).fillna(False), dtype=bool)
 
 
 def _parse_rows(clean: bytes, delimiter: str, width: int, source: SourceConfig) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from healthscore.errors import DataError, InputMissingError, Problem
 from healthscore.keys import checked_keys
 from healthscore.models import SourceConfig
 from healthscore.presets import derive_columns, derived_inputs, lowercase_columns, renames_for, with_preset
-from healthscore.readers import FOOTER, FOOTER_LINE, REPORT_FOOTER, FileFrame, file_format, read_file
+from healthscore.readers import FOOTER_LINE, REPORT_FOOTER, FileFrame, file_format, is_footer, read_file
 from healthscore.textfile import sniff_delimiter
 
 __all__ = ["FILE", "LINE", "FileRead", "SourceData", "read_source", "sniff_delimiter", "source_files"]
@@ -216,11 +216,11 @@ def _screen_rows(
 
 def _footer_rows(rows: pd.DataFrame) -> np.ndarray:
     """Rows (with an empty key) whose first non-empty value is a report footer line."""
-    values = rows.drop(columns=[FILE, LINE]).astype("str").where(rows.drop(columns=[FILE, LINE]).notna())
+    data = rows.drop(columns=[FILE, LINE])
+    values = data.astype("str").where(data.notna())
     values = values.mask(values.apply(lambda col: col.str.strip() == ""))
     first = values.bfill(axis=1).iloc[:, 0] if values.shape[1] else pd.Series("", index=rows.index)
-    text = first.fillna("").astype("str").str.strip().str.replace(r"\s+", " ", regex=True)
-    return text.str.fullmatch(FOOTER).fillna(False).to_numpy(dtype=bool)
+    return is_footer(first.fillna("").astype("str"))
 
 
 def _rejects_of(name: str, path: Path, rejected: pd.DataFrame) -> pd.DataFrame:
