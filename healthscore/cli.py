@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
 from healthscore import __version__
-from healthscore.errors import HealthscoreError
+from healthscore.cli_common import ConfigOption, HeaderStyle, LogFormat, errors_to_exit
 
 if TYPE_CHECKING:
     from healthscore.config import Config
+    from healthscore.pipeline import Progress
     from healthscore.summary import Summary
 
 app = typer.Typer(
@@ -30,8 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The YAML config file.", show_default=False)]
 
 
 def _version(value: bool) -> None:
@@ -47,50 +45,6 @@ def _root(
     ] = False,
 ) -> None:
     """Score B2B customer health from CRM, support, survey and usage exports."""
-
-
-LogFormat = Literal["text", "json"]
-HeaderStyle = Literal["names", "labels"]
-
-
-@contextlib.contextmanager
-def _errors(debug: bool = False, log_format: LogFormat = "text") -> Iterator[None]:
-    """Turn library errors into a message on stderr and the exit code of PRODUCT.md section 6."""
-    try:
-        yield
-    except HealthscoreError as exc:
-        if log_format == "json":
-            from healthscore.eventlog import log_error
-
-            log_error(sys.stderr, exc)
-        else:
-            from healthscore.render import make_console, render_error
-
-            render_error(exc, make_console(sys.stderr))
-        raise typer.Exit(exc.exit_code) from None
-    except BrokenPipeError:
-        _quiet_broken_pipe()
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
-        raise
-    except Exception as exc:
-        if debug:
-            raise
-        if log_format == "json":
-            from healthscore.eventlog import emit
-
-            emit(sys.stderr, "error", "internal_error", exit_code=1, kind=type(exc).__name__)
-            raise typer.Exit(1) from None
-        typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
-        typer.echo("run again with --debug to see the traceback, and please report it", err=True)
-        raise typer.Exit(1) from None
-
-
-def _quiet_broken_pipe() -> NoReturn:
-    """The reader went away (`| head`): stop quietly, without a traceback at interpreter exit."""
-    with contextlib.suppress(OSError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    raise typer.Exit(0)
 
 
 @app.command()
@@ -129,6 +83,13 @@ def score(
         bool, typer.Option("--quiet", "-q", help="No summary; only warnings and errors (on stderr).")
     ] = False,
     json_summary: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Roll the summary up by an accounts column (region, tier, owner ...)."),
+    ] = None,
+    top: Annotated[
+        int, typer.Option("--top", min=0, help="How many of the lowest-scoring accounts the summary lists.")
+    ] = 10,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
     fail_on_warnings: Annotated[
         bool,
@@ -140,13 +101,14 @@ def score(
     ] = "text",
 ) -> None:
     """Score every account and write the scored table, run.json and a summary."""
-    with _errors(debug, log_format):
+    with errors_to_exit(debug, log_format):
         from healthscore.config import load_config
         from healthscore.errors import UsageError
         from healthscore.lock import output_lock
         from healthscore.outputs import TableOptions, format_of, write_outputs, write_single
-        from healthscore.pipeline import run
+        from healthscore.pipeline import RunResult, run
         from healthscore.quality import enforce_checks
+        from healthscore.summary import check_rollup_column
 
         if output is not None and out is not None:
             raise UsageError("give either --out DIR (all outputs) or -o FILE (the table only), not both")
@@ -157,8 +119,16 @@ def score(
         started = dt.datetime.now(dt.UTC)
         options = TableOptions(excel=excel, allow_formulas=allow_formulas, labels=headers == "labels")
         cfg = load_config(config)
+        if by is not None:
+            check_rollup_column(cfg, by)  # before any work
+        bars = log_format == "text" and not quiet
+
+        def scored() -> RunResult:
+            with _progress(bars) as hook:
+                return run(cfg, as_of, progress=hook, top=top, by=by)
+
         if output is not None:  # one file, written atomically: no manifest, no history, no lock
-            result = run(cfg, as_of)
+            result = scored()
             enforce_checks(result, cfg, fail_on_warnings)
             written = write_single(result, cfg, output, fmt, sys.stdout.buffer, options)
             paths, removed = ([written] if written else []), []
@@ -166,7 +136,7 @@ def score(
             directory = out if out is not None else cfg.resolve(cfg.outputs.dir)
             with output_lock(directory):  # a second run stops here at once, exit 75
                 removed = _clean_temps(cfg, directory)
-                result = run(cfg, as_of)
+                result = scored()
                 enforce_checks(result, cfg, fail_on_warnings)
                 paths = write_outputs(result, cfg, str(out) if out else None, started, options)
         _note_removed(removed, quiet, log_format)
@@ -179,6 +149,18 @@ def score(
             return
         summary_stream = sys.stderr if output == "-" else sys.stdout
         _report(result.summary, paths, summary_stream, quiet, json_summary)
+
+
+@contextlib.contextmanager
+def _progress(wanted: bool) -> Iterator[Progress | None]:
+    """Progress bars on stderr when `wanted` and stderr is a terminal; else no hook."""
+    from healthscore.render import make_console, progress_bars, shows_progress
+
+    if not (wanted and shows_progress(sys.stderr)):
+        yield None
+        return
+    with progress_bars(make_console(sys.stderr)) as hook:
+        yield hook
 
 
 def _clean_temps(cfg: Config, directory: Path) -> list[Path]:
@@ -216,7 +198,7 @@ def init(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
 ) -> None:
     """Look at a folder of exports and write a commented config that `score` runs as-is."""
-    with _errors(debug):
+    with errors_to_exit(debug):
         from healthscore.init import refuse_overwrite, report, survey, write_config
 
         refuse_overwrite(output, force)  # before reading anything
@@ -230,7 +212,7 @@ def init(
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the config file (for editor completion and checks)."""
-    with _errors():
+    with errors_to_exit():
         import json
 
         from healthscore.config import config_schema

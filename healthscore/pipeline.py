@@ -23,9 +23,11 @@ from healthscore.explain import points_lost, top_drivers
 from healthscore.expr import parse
 from healthscore.history import previous_snapshot, trend_columns
 from healthscore.join import SourceJoin, join_metrics, spine_frame
+from healthscore.models import MetricConfig
 from healthscore.normalize import normalize
 from healthscore.overrides import apply_overrides
 from healthscore.scoring import (
+    Scores,
     choose_profiles,
     finish_scores,
     formula_scores,
@@ -33,7 +35,7 @@ from healthscore.scoring import (
     weighted_scores,
 )
 from healthscore.sources import SourceData, read_source
-from healthscore.summary import Summary, build_summary
+from healthscore.summary import LOWEST, Summary, build_summary, check_rollup_column
 from healthscore.table import scored_table
 
 T = TypeVar("T")
@@ -52,6 +54,8 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     metric_scores: pd.DataFrame | None = None
     points_lost: pd.DataFrame | None = None
+    raw: pd.DataFrame | None = None  # accounts x metrics: the raw metric values
+    scores: Scores | None = None  # group scores, effective weights and profiles
 
     @property
     def rejects(self) -> pd.DataFrame:
@@ -92,9 +96,29 @@ def needed_columns(config: Config) -> dict[str, set[str]]:
     return needed
 
 
-def run(config: Config, as_of: dt.date | str | None = None) -> RunResult:
-    """Score every account of the spine as of a date; raises HealthscoreError subclasses."""
+Progress = Callable[[str, str, int, int], None]
+"""A progress hook: called as (stage, item, done, total) before and after each source is
+read ('read') and aggregated ('aggregate'), so a terminal can show a bar."""
+
+
+def run(
+    config: Config,
+    as_of: dt.date | str | None = None,
+    *,
+    progress: Progress | None = None,
+    sources: dict[str, SourceData] | None = None,
+    top: int = LOWEST,
+    by: str | None = None,
+) -> RunResult:
+    """Score every account of the spine as of a date; raises HealthscoreError subclasses.
+
+    `sources` may hold sources already read (by `read_sources`); `top` and `by` shape the
+    summary (its lowest accounts, and a roll-up by a spine column).
+    """
     day = resolve_as_of(config, as_of)
+    if by is not None:
+        check_rollup_column(config, by)
+    report = progress or _no_progress
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -106,10 +130,8 @@ def run(config: Config, as_of: dt.date | str | None = None) -> RunResult:
 
     needed = needed_columns(config)
     spine_name = config.accounts.source
-    sources = timed(
-        "read",
-        lambda: {name: read_source(config, name, cols, keep_all=name == spine_name) for name, cols in needed.items()},
-    )
+    if sources is None:
+        sources = timed("read", lambda: read_sources(config, report))
     warnings = [w for data in sources.values() for w in data.warnings]
     warnings += [
         Problem(f"source {name!r} is not used by any metric or by accounts, so it was not read", f"sources.{name}")
@@ -123,10 +145,7 @@ def run(config: Config, as_of: dt.date | str | None = None) -> RunResult:
         )
     spine = spine_frame(sources[spine_name])
     by_source = source_metrics(config)
-    aggregated = timed(
-        "aggregate",
-        lambda: {name: aggregate_source(sources[name], metrics, day) for name, metrics in by_source.items()},
-    )
+    aggregated = timed("aggregate", lambda: _aggregate_all(sources, by_source, day, report))
     raw, joins = join_metrics(config, spine, aggregated, sources)
     warnings += [j.warning() for j in joins.values() if j.unmatched_keys]
     raw = timed("derive", lambda: _derive(config, spine, raw))
@@ -149,9 +168,38 @@ def run(config: Config, as_of: dt.date | str | None = None) -> RunResult:
         trend = trend_columns(table, previous_snapshot(config, day))
         for position, column in enumerate(trend.columns, start=len(table.columns) - 1):
             table.insert(position, column, trend[column])
-    summary = build_summary(config, day, table, spine, joins, sources, warnings)
+    summary = build_summary(config, day, table, spine, joins, sources, warnings, top=top, by=by)
     timings["total"] = round(time.perf_counter() - started, 4)
-    return RunResult(day, table, summary, sources, joins, warnings, timings, metric_scores, lost)
+    return RunResult(day, table, summary, sources, joins, warnings, timings, metric_scores, lost, raw, scores)
+
+
+def read_sources(config: Config, progress: Progress | None = None) -> dict[str, SourceData]:
+    """Read every source the config uses, with the columns its metrics need; the first error raises."""
+    report = progress or _no_progress
+    needed = needed_columns(config)
+    spine_name = config.accounts.source
+    sources = {}
+    for done, (name, columns) in enumerate(needed.items()):
+        report("read", name, done, len(needed))
+        sources[name] = read_source(config, name, columns, keep_all=name == spine_name)
+    report("read", "", len(needed), len(needed))
+    return sources
+
+
+def _aggregate_all(
+    sources: dict[str, SourceData], by_source: dict[str, dict[str, MetricConfig]], day: dt.date, report: Progress
+) -> dict[str, pd.DataFrame]:
+    """Each source's metrics per account, one source after the other."""
+    aggregated = {}
+    for done, (name, metrics) in enumerate(by_source.items()):
+        report("aggregate", name, done, len(by_source))
+        aggregated[name] = aggregate_source(sources[name], metrics, day)
+    report("aggregate", "", len(by_source), len(by_source))
+    return aggregated
+
+
+def _no_progress(stage: str, item: str, done: int, total: int) -> None:
+    """The default progress hook: nothing to show."""
 
 
 def _derive(config: Config, spine: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Rendering the summary with rich: the only module that imports rich.
+"""Rendering the summary, warnings, errors and progress with rich (this module and the
+render_* modules of other commands are the only ones that import rich).
 
 On a terminal it draws coloured tables; otherwise (cron logs, pipes, NO_COLOR,
 TERM=dumb) the same content as plain ASCII text without escape codes.
@@ -6,17 +7,21 @@ TERM=dumb) the same content as plain ASCII text without escape codes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from typing import IO
 
 from rich import box
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from healthscore.errors import HealthscoreError
-from healthscore.summary import Summary
+from healthscore.summary import Rollup, Summary
 
 STYLES = {"red": "bold red", "yellow": "yellow", "green": "green", "blue": "bold blue", "grey": "grey50"}
 BAR_WIDTH = 30
@@ -82,6 +87,8 @@ def render_summary(summary: Summary, console: Console) -> None:
     console.print(_histogram(summary, console))
     if summary.lowest:
         console.print(_lowest_table(summary, console))
+    if summary.by is not None:
+        console.print(_rollup_table(summary, summary.by, console))
     console.print(_sources_table(summary, console))
 
 
@@ -142,6 +149,30 @@ def _lowest_table(summary: Summary, console: Console) -> Table:
     return table
 
 
+def _rollup_table(summary: Summary, rollup: Rollup, console: Console) -> Table:
+    """One row per value of the --by column: accounts, mean score, ARR, and each segment's
+    accounts (and ARR, when the accounts have one)."""
+    with_arr = summary.arr_total is not None
+    table = Table(title=f"By {rollup.column}", box=_box(console), title_justify="left")
+    table.add_column(rollup.column)
+    for name in ("Accounts", "Mean score", *(["ARR"] if with_arr else [])):
+        table.add_column(name, justify="right")
+    colors = {row.name: row.color for row in summary.segments}
+    names = list(rollup.rows[0].segments) if rollup.rows else []
+    for name in names:
+        table.add_column(Text(name, style=STYLES.get(colors.get(name, ""), "")), justify="right")
+    for row in rollup.rows:
+        cells = [row.value, f"{row.accounts:,}", "n/a" if row.mean_score is None else f"{row.mean_score:.1f}"]
+        if with_arr:
+            cells.append(_money(row.arr))
+        for name in names:
+            count = f"{row.segments[name]:,}"
+            money = row.segment_arr[name] if row.segment_arr is not None else None
+            cells.append(f"{count} ({_money(money)})" if with_arr and row.segments[name] else count)
+        table.add_row(*cells)
+    return table
+
+
 def _sources_table(summary: Summary, console: Console) -> Table:
     table = Table(title="Sources", box=_box(console), title_justify="left")
     for name in ("Source", "Files", "Rows", "Rejected", "Dropped", "Unmatched keys", "Unmatched rows"):
@@ -157,6 +188,56 @@ def _sources_table(summary: Summary, console: Console) -> Table:
             str(row.unmatched_rows),
         )
     return table
+
+
+STAGES = {"read": "Reading", "aggregate": "Aggregating"}
+PROGRESS_DELAY = 1.0
+
+
+def shows_progress(stream: IO[str]) -> bool:
+    """Progress bars only on a terminal that takes colour: never in logs, pipes, NO_COLOR or TERM=dumb."""
+    return _isatty(stream) and os.environ.get("TERM") != "dumb" and "NO_COLOR" not in os.environ
+
+
+@contextlib.contextmanager
+def progress_bars(console: Console, delay: float = PROGRESS_DELAY) -> Iterator[Callable[[str, str, int, int], None]]:
+    """A progress hook for `pipeline.run` drawing one bar per stage on `console`. The bars
+    appear only once the run has taken `delay` seconds (a quick run shows none) and are
+    cleared when it ends."""
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def hook(stage: str, item: str, done: int, total: int) -> None:
+        label = STAGES.get(stage, stage.capitalize())
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(label, total=total)
+        bars.update(tasks[stage], completed=done, description=f"{label} {item}".rstrip())
+
+    lock = threading.Lock()
+    finished = False
+
+    def start() -> None:
+        with lock:  # never start after the run has ended
+            if not finished:
+                bars.start()
+
+    timer = threading.Timer(delay, start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield hook
+    finally:
+        timer.cancel()
+        with lock:
+            finished = True
+            bars.stop()
 
 
 def render_warnings(summary: Summary, console: Console) -> None:

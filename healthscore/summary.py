@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from healthscore.config import Config
-from healthscore.errors import Problem
+from healthscore.errors import Problem, UsageError
 from healthscore.join import SourceJoin
 from healthscore.scoring import UNSCORED, UNSCORED_COLOR
 from healthscore.sources import SourceData
@@ -47,6 +47,26 @@ class SourceRow:
 
 
 @dataclass(frozen=True)
+class RollupRow:
+    """One value of the roll-up column: its accounts, mean score and ARR, in all and per segment."""
+
+    value: str
+    accounts: int
+    mean_score: float | None
+    arr: float | None
+    segments: dict[str, int]
+    segment_arr: dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """Counts, mean score and ARR per segment for each value of one spine column (`--by`)."""
+
+    column: str
+    rows: list[RollupRow]
+
+
+@dataclass(frozen=True)
 class Summary:
     """What a run found, ready to render or to serialize."""
 
@@ -60,6 +80,7 @@ class Summary:
     lowest: list[dict[str, Any]]
     sources: list[SourceRow]
     warnings: list[Problem] = field(default_factory=list)
+    by: Rollup | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -78,8 +99,12 @@ def build_summary(
     joins: dict[str, SourceJoin],
     sources: dict[str, SourceData],
     warnings: list[Problem],
+    *,
+    top: int = LOWEST,
+    by: str | None = None,
 ) -> Summary:
-    """Summarize a scored table: counts, shares and ARR per segment, and the warnings to show."""
+    """Summarize a scored table: counts, shares and ARR per segment, the `top` lowest
+    accounts, a roll-up by the spine column `by`, and the warnings to show."""
     arr = _arr(config, spine)
     n = len(table)
     scores = table["health_score"]
@@ -109,7 +134,7 @@ def build_summary(
         arr_total=None if arr is None else float(arr.sum()),
         segments=segment_rows,
         histogram=_histogram(scores),
-        lowest=_lowest(config, table, spine, arr),
+        lowest=_lowest(config, table, spine, arr, top),
         sources=[
             SourceRow(
                 name,
@@ -123,7 +148,65 @@ def build_summary(
             for name, data in sources.items()
         ],
         warnings=warnings,
+        by=None if by is None else rollup(table, spine[by], arr, [name for name, _ in names]),
     )
+
+
+BLANK = "(blank)"
+
+
+def rollup_columns(config: Config) -> list[str]:
+    """The columns a summary can be rolled up by: the spine's pass-through columns."""
+    return [c for c in config.accounts.columns if c not in {config.accounts.arr}]
+
+
+def check_rollup_column(config: Config, column: str) -> None:
+    """Raise UsageError (exit 2) unless `column` is a pass-through column of the spine."""
+    allowed = rollup_columns(config)
+    if column not in allowed:
+        raise UsageError(
+            f"--by {column!r} is not a column of the accounts: use one of {', '.join(allowed) or '(none)'}",
+            [Problem("roll-ups group by the pass-through columns", "accounts.columns", "add the column there")],
+        )
+
+
+def rollup(table: pd.DataFrame, values: pd.Series, arr: np.ndarray | None, segments: list[str]) -> Rollup:
+    """Accounts, mean score and ARR per value of `values` (blank values together), and per
+    segment within each value; rows sorted by value."""
+    keys = values.astype("str").where(values.notna(), BLANK).str.strip().replace("", BLANK).to_numpy()
+    frame = pd.DataFrame(
+        {
+            "value": keys,
+            "segment": table["segment"].to_numpy(),
+            "score": table["health_score"].to_numpy(dtype="float64", na_value=np.nan),
+            "arr": arr if arr is not None else 0.0,
+        }
+    )
+    totals = frame.groupby("value", sort=True).agg(
+        accounts=("segment", "size"), mean_score=("score", "mean"), arr=("arr", "sum")
+    )
+    counts = pd.crosstab(frame["value"], frame["segment"]).reindex(index=totals.index, fill_value=0)
+    money = frame.pivot_table(index="value", columns="segment", values="arr", aggfunc="sum", fill_value=0.0)
+    present = [s for s in segments if s in counts.columns or s != UNSCORED]
+    counts = counts.reindex(columns=present, fill_value=0)
+    money = money.reindex(index=totals.index, columns=present, fill_value=0.0)
+    means = totals["mean_score"].round(1).to_numpy(dtype="float64")
+    count_rows = counts.to_dict(orient="index")
+    money_rows = money.to_dict(orient="index")
+    rows = [
+        RollupRow(
+            value=str(value),
+            accounts=int(accounts),
+            mean_score=None if np.isnan(mean) else float(mean),
+            arr=None if arr is None else float(total_arr),
+            segments={str(s): int(n) for s, n in count_rows[value].items()},
+            segment_arr=None if arr is None else {str(s): float(v) for s, v in money_rows[value].items()},
+        )
+        for value, accounts, mean, total_arr in zip(
+            totals.index, totals["accounts"].to_numpy(), means, totals["arr"].to_numpy(dtype="float64"), strict=True
+        )
+    ]
+    return Rollup(values.name if isinstance(values.name, str) else "", rows)
 
 
 def _data_warnings(
@@ -184,14 +267,16 @@ def _histogram(scores: pd.Series) -> list[tuple[int, int, int]]:
     return [(int(edges[i]), int(edges[i + 1]), int(counts[i])) for i in range(BINS)]
 
 
-def _lowest(config: Config, table: pd.DataFrame, spine: pd.DataFrame, arr: np.ndarray | None) -> list[dict[str, Any]]:
-    """The lowest-scoring accounts, shown with the most ARR at stake first."""
+def _lowest(
+    config: Config, table: pd.DataFrame, spine: pd.DataFrame, arr: np.ndarray | None, top: int
+) -> list[dict[str, Any]]:
+    """The `top` lowest-scoring accounts, shown with the most ARR at stake first."""
     frame = table[["account_id", "health_score", "segment", "top_drivers"]].copy()
     name_col = config.accounts.name
     frame["name"] = spine[name_col].astype("str").to_numpy() if name_col else frame["account_id"]
     frame["arr"] = arr if arr is not None else np.nan
     lowest = (
-        frame.dropna(subset=["health_score"]).sort_values(["health_score", "account_id"], kind="mergesort").head(LOWEST)
+        frame.dropna(subset=["health_score"]).sort_values(["health_score", "account_id"], kind="mergesort").head(top)
     )
     lowest = lowest.sort_values(["arr", "health_score"], ascending=[False, True], kind="mergesort")
     if arr is None:
