@@ -17,6 +17,7 @@ import typer
 
 from healthscore import __version__
 from healthscore.cli_common import ConfigOption, HeaderStyle, LogFormat, errors_to_exit
+from healthscore.cli_explain import explain
 
 if TYPE_CHECKING:
     from healthscore.config import Config
@@ -237,6 +238,9 @@ def _report(summary: Summary, paths: list[Path], stream: TextIO, quiet: bool, as
     render_summary(summary, console)
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
+
+
+app.command()(explain)
 
 
 def main() -> None:

@@ -47,7 +47,8 @@ def _tiers(tmp_path: Path, with_arr: bool = True) -> Config:
 
 def test_rollup_counts_mean_and_arr_per_segment(tmp_path: Path) -> None:
     summary = run(_tiers(tmp_path), by="tier").summary
-    assert summary.by is not None and summary.by.column == "tier"
+    assert summary.by is not None
+    assert summary.by.column == "tier"
     rows = {row.value: row for row in summary.by.rows}
     assert list(rows) == [BLANK, "Enterprise", "SMB"]  # sorted, blank values together
     enterprise, smb, blank = rows["Enterprise"], rows["SMB"], rows[BLANK]
@@ -61,7 +62,8 @@ def test_rollup_counts_mean_and_arr_per_segment(tmp_path: Path) -> None:
         "Unscored": 0.0,
     }
     assert (smb.accounts, smb.mean_score, smb.arr) == (2, 60.0, 30.0)
-    assert smb.segments["At-Risk"] == 1 and smb.segments["Healthy"] == 1
+    assert smb.segments["At-Risk"] == 1
+    assert smb.segments["Healthy"] == 1
     assert (blank.accounts, blank.mean_score, blank.segments["Unscored"]) == (1, None, 1)
     # every account is counted once: the roll-up adds up to the segments table
     for segment in summary.segments:
@@ -133,7 +135,9 @@ def test_progress_bars_draw_each_stage_on_a_terminal(tmp_path: Path) -> None:
         time.sleep(0.05)  # the timer thread starts the display
         run(_tiers(tmp_path), progress=hook)
     drawn = stream.getvalue()
-    assert "Reading" in drawn and "Aggregating" in drawn and "1/1" in drawn
+    assert "Reading" in drawn
+    assert "Aggregating" in drawn
+    assert "1/1" in drawn
 
 
 def test_progress_bars_stay_hidden_for_a_quick_run(tmp_path: Path) -> None:
@@ -166,4 +170,5 @@ def test_no_progress_off_a_terminal(tmp_path: Path) -> None:
     """CliRunner's stderr is not a terminal: no bars, no escape codes."""
     result = runner.invoke(app, ["score", "-c", SAMPLE, "--out", str(tmp_path)], env={"TERM": "xterm"})
     assert result.exit_code == 0
-    assert "Reading" not in result.stderr and "\x1b[" not in result.stderr
+    assert "Reading" not in result.stderr
+    assert "\x1b[" not in result.stderr
