@@ -246,6 +246,14 @@ def _check_segments(known: _Known, problems: list[Problem]) -> None:
     names = [s.name for s in segments]
     if len(set(names)) != len(names) or "Unscored" in names:
         problems.append(Problem("segment names must be unique and not 'Unscored'", "segments"))
+    if known.config.segments_hysteresis and known.config.history is None:
+        problems.append(
+            Problem(
+                "segments_hysteresis compares each account with its previous snapshot, so it needs history",
+                "segments_hysteresis",
+                "add history: {path: history/}, or remove segments_hysteresis",
+            )
+        )
 
 
 def _check_profiles(known: _Known, problems: list[Problem]) -> None:

@@ -367,9 +367,11 @@ class OverridesConfig(Model):
 
 
 class HistoryConfig(Model):
-    """Where per-as_of snapshots are kept for trends."""
+    """Where per-as_of snapshots are kept for trends, and for how long."""
 
     path: str
+    keep: Duration | None = None  # snapshots older than as_of - keep are pruned; None keeps all
+    tolerance_30d: Duration = "7d"  # how far from as_of - 30 days the snapshot for score_change_30d may be
 
 
 class OutputsConfig(Model):
@@ -408,6 +410,7 @@ class Config(Model):
     groups: dict[str, GroupConfig] = Field(default_factory=dict)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     segments: tuple[SegmentConfig, ...] = DEFAULT_SEGMENTS
+    segments_hysteresis: float = Field(default=0.0, ge=0, le=50)  # points past a band edge to change segment
     profiles: dict[str, ProfileConfig] = Field(default_factory=dict)
     overrides: OverridesConfig | None = None
     history: HistoryConfig | None = None

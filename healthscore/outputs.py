@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from healthscore import __version__
 from healthscore.config import Config
 from healthscore.errors import OutputError, Problem, UsageError
-from healthscore.history import snapshot_bytes, snapshot_path
+from healthscore.history import expired_dates, prune, snapshot_bytes, snapshot_path
 from healthscore.pipeline import RunResult
 
 FORMATS = ("csv", "parquet", "json", "jsonl", "xlsx")
@@ -191,12 +191,18 @@ def write_outputs(
         data, problems = output_bytes(result, config, fmt, options)
         contents[directory / f"{config.outputs.name}.{fmt}"] = data
         _add_warnings(result, problems)
+    expired = []
     if config.history is not None:
         contents[snapshot_path(config, result.as_of)] = snapshot_bytes(result.table, config)
+        expired = expired_dates(config, result.as_of)
     contents[directory / REJECTS] = rejects_bytes(result.rejects, options)
     manifest = build_manifest(result, config, contents, started)
+    if expired:
+        manifest["history_pruned"] = [day.isoformat() for day in expired]
     contents[directory / MANIFEST] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     write_files(contents)
+    if expired:  # only once this day's outputs are all in place
+        prune(config, result.as_of)
     return list(contents)
 
 

@@ -21,7 +21,15 @@ from healthscore.config import Config
 from healthscore.errors import InputMissingError, Problem, UsageError
 from healthscore.explain import points_lost, top_drivers
 from healthscore.expr import parse
-from healthscore.history import previous_snapshot, trend_columns
+from healthscore.history import (
+    MONTH,
+    config_changed,
+    previous_segments,
+    snapshot_before,
+    snapshot_near,
+    sticky_segments,
+    trend_columns,
+)
 from healthscore.join import SourceJoin, join_metrics, spine_frame
 from healthscore.models import MetricConfig
 from healthscore.normalize import normalize
@@ -157,6 +165,10 @@ def run(
         warnings += scores.warnings
     health = finish_scores(scores, config.score.min_coverage)
     segments = segment_of(health, config.segments)
+    previous = snapshot_before(config, day) if config.history is not None else None
+    if config.segments_hysteresis and previous is not None:
+        ids = pd.Series(spine.index.astype("str"), index=spine.index)
+        segments = sticky_segments(config, health, segments, previous_segments(ids, previous))
     audit = None
     if config.overrides is not None:
         health, segments, audit, override_warnings = apply_overrides(config, day, health, segments)
@@ -165,10 +177,24 @@ def run(
     drivers = top_drivers(lost, metric_scores, {m: config.metric_label(m) for m in config.metrics})
     table = scored_table(config, day, spine, raw, metric_scores, scores, health, segments, drivers, audit)
     if config.history is not None:
-        trend = trend_columns(table, previous_snapshot(config, day))
+        month_ago = snapshot_near(config, day - dt.timedelta(days=MONTH), before=day)
+        trend = trend_columns(table, previous, month_ago, [s.name for s in config.segments])
         for position, column in enumerate(trend.columns, start=len(table.columns) - 1):
             table.insert(position, column, trend[column])
-    summary = build_summary(config, day, table, spine, joins, sources, warnings, top=top, by=by)
+        changed = config_changed(config, previous)
+        warnings += [changed] if changed else []
+    summary = build_summary(
+        config,
+        day,
+        table,
+        spine,
+        joins,
+        sources,
+        warnings,
+        top=top,
+        by=by,
+        previous_as_of=previous.as_of if previous is not None else None,
+    )
     timings["total"] = round(time.perf_counter() - started, 4)
     return RunResult(day, table, summary, sources, joins, warnings, timings, metric_scores, lost, raw, scores)
 

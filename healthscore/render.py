@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import IO
+from typing import IO, Any
 
 from rich import box
 from rich.console import Console
@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from healthscore.errors import HealthscoreError
+from healthscore.movers import Movers
 from healthscore.summary import Rollup, Summary
 
 STYLES = {"red": "bold red", "yellow": "yellow", "green": "green", "blue": "bold blue", "grey": "grey50"}
@@ -84,9 +85,14 @@ def render_summary(summary: Summary, console: Console) -> None:
         )
     )
     console.print(_segments_table(summary, console))
+    if summary.profiles is not None:
+        shown = ", ".join(f"{name} {count:,}" for name, count in summary.profiles.items())
+        console.print(f"Profiles: {shown}", highlight=False)
     console.print(_histogram(summary, console))
     if summary.lowest:
         console.print(_lowest_table(summary, console))
+    if summary.movers is not None:
+        _render_movers(summary, summary.movers, console)
     if summary.by is not None:
         console.print(_rollup_table(summary, summary.by, console))
     console.print(_sources_table(summary, console))
@@ -146,6 +152,49 @@ def _lowest_table(summary: Summary, console: Console) -> Table:
             _money(row["arr"]),
             row["top_drivers"],
         )
+    return table
+
+
+def _render_movers(summary: Summary, movers: Movers, console: Console) -> None:
+    """Movement since the previous snapshot: a sentence, drops, gains and the transition matrix."""
+    down = sum(movers.moved_down.values())
+    parts = []
+    for name, count in movers.moved_down.items():
+        money = f" {_money(movers.arr_moved_down[name])}" if movers.arr_moved_down is not None else ""
+        parts.append(f"{count} into {name}{money}")
+    detail = f" ({', '.join(parts)})" if parts else ""
+    console.print(
+        f"Since {movers.previous_as_of.isoformat()}: {down} account(s) moved down a segment{detail}, "
+        f"{movers.moved_up} moved up",
+        highlight=False,
+    )
+    for title, rows in (("Biggest drops", movers.drops), ("Biggest gains", movers.gains)):
+        if rows:
+            console.print(_movers_table(title, rows, summary.arr_total is not None, console))
+    matrix = Table(title="Segment moves", box=_box(console), title_justify="left")
+    columns = list(dict.fromkeys(c for row in movers.transitions.values() for c in row))
+    colors = {row.name: row.color for row in summary.segments}
+    matrix.add_column("Before \\ now")
+    for name in columns:
+        matrix.add_column(Text(name, style=STYLES.get(colors.get(name, ""), "")), justify="right")
+    for before, row in movers.transitions.items():
+        matrix.add_row(before, *(f"{row.get(c, 0):,}" for c in columns))
+    console.print(matrix)
+
+
+def _movers_table(title: str, rows: list[dict[str, Any]], with_arr: bool, console: Console) -> Table:
+    table = Table(title=title, box=_box(console), title_justify="left")
+    for name in ("Account", "Name", "Was", "Now", "Change", "Segment", *(["ARR"] if with_arr else [])):
+        table.add_column(name, justify="left" if name in {"Account", "Name", "Segment"} else "right")
+    for row in rows:
+        segment = (
+            row["segment"]
+            if row["segment"] == row["previous_segment"]
+            else f"{row['previous_segment']} -> {row['segment']}"
+        )
+        cells = [str(row["account_id"]), str(row["name"]), f"{row['previous_score']:.1f}", f"{row['health_score']:.1f}"]
+        cells += [f"{row['score_change']:+.1f}", segment]
+        table.add_row(*cells, *([_money(row["arr"])] if with_arr else []))
     return table
 
 

@@ -15,7 +15,8 @@ import pandas as pd
 from healthscore.config import Config
 from healthscore.errors import Problem, UsageError
 from healthscore.join import SourceJoin
-from healthscore.scoring import UNSCORED, UNSCORED_COLOR
+from healthscore.movers import Movers, build_movers
+from healthscore.scoring import DEFAULT_PROFILE, UNSCORED, UNSCORED_COLOR
 from healthscore.sources import SourceData
 
 LOWEST = 10
@@ -81,6 +82,8 @@ class Summary:
     sources: list[SourceRow]
     warnings: list[Problem] = field(default_factory=list)
     by: Rollup | None = None
+    movers: Movers | None = None  # with history, against the previous snapshot
+    profiles: dict[str, int] | None = None  # accounts per profile, when the config has profiles
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -88,6 +91,8 @@ class Summary:
         data["as_of"] = self.as_of.isoformat()
         data["warnings"] = [w.to_dict() for w in self.warnings]
         data["histogram"] = [{"from": lo, "to": hi, "accounts": n} for lo, hi, n in self.histogram]
+        if self.movers is not None:
+            data["movers"]["previous_as_of"] = self.movers.previous_as_of.isoformat()
         return data
 
 
@@ -102,6 +107,7 @@ def build_summary(
     *,
     top: int = LOWEST,
     by: str | None = None,
+    previous_as_of: dt.date | None = None,
 ) -> Summary:
     """Summarize a scored table: counts, shares and ARR per segment, the `top` lowest
     accounts, a roll-up by the spine column `by`, and the warnings to show."""
@@ -149,6 +155,10 @@ def build_summary(
         ],
         warnings=warnings,
         by=None if by is None else rollup(table, spine[by], arr, [name for name, _ in names]),
+        profiles=_profile_counts(config, table),
+        movers=None
+        if previous_as_of is None
+        else build_movers(table, _names(config, table, spine), arr, previous_as_of, [s.name for s in config.segments]),
     )
 
 
@@ -258,6 +268,22 @@ def _arr(config: Config, spine: pd.DataFrame) -> np.ndarray | None:
     return values.fillna(0.0).to_numpy(dtype="float64")
 
 
+def _profile_counts(config: Config, table: pd.DataFrame) -> dict[str, int] | None:
+    """Accounts per profile (config order, then the default), or None without profiles."""
+    if not config.profiles:
+        return None
+    counts = table["profile"].value_counts()
+    return {name: int(counts.get(name, 0)) for name in [*config.profiles, DEFAULT_PROFILE]}
+
+
+def _names(config: Config, table: pd.DataFrame, spine: pd.DataFrame) -> pd.Series:
+    """Each row's account name (its id when the accounts have no name column), like `table`."""
+    name_col = config.accounts.name
+    if not name_col:
+        return table["account_id"]
+    return pd.Series(spine[name_col].astype("str").to_numpy(), index=table.index)
+
+
 def _histogram(scores: pd.Series) -> list[tuple[int, int, int]]:
     """Counts of scored accounts in ten bands 0-10, ..., 90-100 (upper bounds inclusive)."""
     values = scores.dropna().to_numpy()
@@ -272,8 +298,7 @@ def _lowest(
 ) -> list[dict[str, Any]]:
     """The `top` lowest-scoring accounts, shown with the most ARR at stake first."""
     frame = table[["account_id", "health_score", "segment", "top_drivers"]].copy()
-    name_col = config.accounts.name
-    frame["name"] = spine[name_col].astype("str").to_numpy() if name_col else frame["account_id"]
+    frame["name"] = _names(config, table, spine).to_numpy()
     frame["arr"] = arr if arr is not None else np.nan
     lowest = (
         frame.dropna(subset=["health_score"]).sort_values(["health_score", "account_id"], kind="mergesort").head(top)

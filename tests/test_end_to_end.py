@@ -217,7 +217,14 @@ def test_history_gives_previous_score_and_change(tmp_path: Path, accounts_csv: P
     expected = (later["health_score"] - previous["health_score"]).round(1)
     assert later["score_change"].tolist() == expected.tolist()
     assert later["previous_segment"].tolist() == previous["segment"].tolist()
-    assert list(later.columns[-4:]) == ["previous_score", "score_change", "previous_segment", "as_of"]
+    assert list(later.columns[-6:]) == [
+        "previous_score",
+        "score_change",
+        "score_change_30d",
+        "previous_segment",
+        "segment_changed",
+        "as_of",
+    ]
 
 
 # --- the shipped sample data ---------------------------------------------------------------

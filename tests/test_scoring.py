@@ -314,10 +314,12 @@ def test_profiles_first_match_wins_and_unnamed_groups_keep_default(tmp_path: Pat
         "larger": {"when": "tier in ['Enterprise', 'Mid']", "weights": {"g1": 1, "g2": 3}},  # .25/.75
     }
     rows = [row("E", tier="Enterprise"), row("M", tier="Mid"), row("S", tier="SMB"), row("N", tier=NAN)]
-    table = scored(tmp_path, rows, profiles=profiles)
+    result = result_for(tmp_path, rows, profiles=profiles)
+    table = result.table.set_index("account_id")
     assert table["profile"].tolist() == ["enterprise", "larger", "default", "default"]
     # g1 = 50, g2 = 60
     assert table["health_score"].tolist() == [55.0, 57.5, 52.5, 52.5]
+    assert result.summary.profiles == {"enterprise": 1, "larger": 1, "default": 2}
 
 
 def test_profile_weights_change_coverage(tmp_path: Path) -> None:
