@@ -1,0 +1,72 @@
+"""The README's walk-throughs stay true: every `healthscore` command of these sections runs
+on the sample data with exit 0, and the output they quote is what the command prints."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from typer.testing import CliRunner
+
+from healthscore.cli import app
+
+README = ROOT / "README.md"
+SECTIONS = ("## Why is this account red?",)
+runner = CliRunner()
+
+
+def section(title: str) -> str:
+    """One README section, from its heading to the next `## ` heading."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(title + "\n")
+    end = text.find("\n## ", start + len(title))
+    return text[start : end if end >= 0 else len(text)]
+
+
+def blocks(text: str, language: str) -> list[str]:
+    """The fenced code blocks of one language."""
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+
+
+def commands(text: str) -> list[list[str]]:
+    """The healthscore commands of the section's sh blocks, as argument lists (comments dropped)."""
+    found = []
+    for block in blocks(text, "sh"):
+        for line in block.splitlines():
+            if line.startswith(".venv/bin/healthscore "):
+                found.append(shlex.split(line, comments=True)[1:])
+    return found
+
+
+def invoke(args: list[str], tmp_path: Path) -> str:
+    """Run one command from the repository root (the README's paths are relative to it)."""
+    cwd = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        result = runner.invoke(app, [a.replace("/tmp/", f"{tmp_path}/") for a in args])
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, (args, result.output)
+    return result.stdout
+
+
+@pytest.mark.parametrize("title", SECTIONS)
+def test_readme_commands_run(title: str, tmp_path: Path) -> None:
+    found = commands(section(title))
+    assert found, f"no commands in {title}"
+    for args in found:
+        invoke(args, tmp_path)
+
+
+def test_explain_output_quoted_in_the_readme_is_what_it_prints(tmp_path: Path) -> None:
+    text = section("## Why is this account red?")
+    printed = invoke(commands(text)[0], tmp_path)
+    quoted = blocks(text, "text")[0].splitlines()
+    whole = [line for line in quoted if line != "..." and "..." not in line]
+    assert len(whole) >= 8
+    for line in whole:
+        assert line in printed, line
