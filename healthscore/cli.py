@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 
 from healthscore import __version__
+from healthscore.cli_backtest import backtest, cohorts
 from healthscore.cli_common import ConfigOption, HeaderStyle, LogFormat, errors_to_exit
 from healthscore.cli_explain import explain
 
@@ -241,6 +242,8 @@ def _report(summary: Summary, paths: list[Path], stream: TextIO, quiet: bool, as
 
 
 app.command()(explain)
+app.command()(backtest)
+app.command()(cohorts)
 
 
 def main() -> None:

@@ -369,6 +369,18 @@ def role_scores(
 # --- one file ------------------------------------------------------------------------------
 
 
+OUTCOME_HEADERS = frozenset({("churned",), ("churn",), ("is", "churned"), ("has", "churned"), ("churned", "on")})
+OUTCOME_FLAGS = frozenset({"true", "false", "yes", "no", "1", "0", "churned", "renewed", "y", "n"})
+OUTCOME_MAX_COLUMNS = 6
+
+
+def _is_outcome(profile: Profile) -> bool:
+    """A churn-outcome column: named churned (or churn, churned_on ...) holding flags or dates."""
+    if profile.tokens not in OUTCOME_HEADERS:
+        return False
+    return profile.kind == "time" or (bool(profile.values) and profile.values <= OUTCOME_FLAGS)
+
+
 def analyse(guess: FileGuess, frame: pd.DataFrame, source: SourceConfig, preset_role: str | None) -> None:
     """Guess a file's role and the columns of that role (not yet its key, which depends on the
     other files) from a sample of `frame`; columns used are checked on every row."""
@@ -389,6 +401,13 @@ def analyse(guess: FileGuess, frame: pd.DataFrame, source: SourceConfig, preset_
     unique = any(len(guess.key_values[c]) == len(frame) for c in named)
     per_key = len(frame) / max(len(guess.key_values[named[0]]), 1) if named else 0.0
     shape = {"unique_key": float(unique), "rows_per_key": per_key, "time": max(times.values(), default=0.0)}
+    outcome = next((c for c, p in profiles.items() if _is_outcome(p)), None)
+    if outcome is not None and len(profiles) <= OUTCOME_MAX_COLUMNS:
+        guess.reason = (
+            f"churn outcomes (column {outcome!r}), not an input of the score: "
+            "use it with `healthscore backtest --outcomes` or `calibrate`"
+        )
+        return
     scores = role_scores(parts, {t for p in profiles.values() for t in p.tokens}, shape, preset_role)
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
     (role, best), second = ranked[0], max(ranked[1][1], 0.0)

@@ -1,7 +1,8 @@
 """Generate the sample customer-success exports shipped with healthscore.
 
 Usage: ``python sample_data/generate.py [--out DIR]`` (default: the folder holding this script).
-Writes crm_accounts.csv, zendesk_tickets.csv, nps_responses.csv and usage_events.parquet.
+Writes crm_accounts.csv, zendesk_tickets.csv, nps_responses.csv and usage_events.parquet,
+and churn_outcomes.csv: what happened at each account's renewal in the following year.
 
 Each of the 500 accounts has an archetype and a latent health h in [0, 1]:
 
@@ -19,6 +20,13 @@ belong to four organization ids that match no account (999001, ...). Activity sp
 2025-11-01 00:00:00 to 2026-01-31 23:59:59 UTC; the scoring date is 2026-01-31. One
 numpy.random.default_rng(20260131) drives everything and the clock is never read, so every
 run writes byte-identical files.
+
+Outcomes: each account renews or churns on its Renewal Date; the churn log-odds are
+-1.8 - 8 (h - 0.5) + 1.2 [declining] (about 1 in 5 churn). Churn depends on the hidden
+health (which drives usage, NPS, tickets, onboarding and engagement) and on the usage
+decline, never on size (ARR, seats, lifetime value), region or owner. Its own
+numpy.random.default_rng(OUTCOME_SEED) draws them after everything else, so adding them
+changed none of the other files.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 SEED = 20260131
+OUTCOME_SEED = 20270131
 N_ACCOUNTS = 500
 START = np.datetime64("2025-11-01T00:00:00", "s")
 N_DAYS = 92
@@ -507,6 +516,24 @@ def make_usage(rng: np.random.Generator, org: pd.DataFrame) -> pa.Table:
     )
 
 
+def make_outcomes(crm: pd.DataFrame, org: pd.DataFrame, seed: int = OUTCOME_SEED) -> pd.DataFrame:
+    """Renewal outcomes, one row per account sorted by id: churned yes/no, and the date."""
+    acc = org.iloc[:N_ACCOUNTS]
+    h, dec = acc["h"].to_numpy(), acc["dec"].to_numpy()
+    odds = np.exp(-1.8 - 8 * (h - 0.5) + 1.2 * dec)
+    churned = np.random.default_rng(seed).random(N_ACCOUNTS) < odds / (1 + odds)
+    renewal = crm.set_index("Account ID")["Renewal Date"].reindex(acc["id"]).to_numpy()
+    df = pd.DataFrame(
+        {
+            "account_id": acc["id"].to_numpy(),
+            "renewal_date": renewal,
+            "churned": np.where(churned, "yes", "no"),
+            "churned_on": np.where(churned, renewal, ""),
+        }
+    )
+    return df.sort_values("account_id", ignore_index=True)
+
+
 def build(seed: int = SEED) -> dict:
     """All outputs in memory, plus the hidden per-organization truth under "truth"."""
     rng = np.random.default_rng(seed)
@@ -517,6 +544,7 @@ def build(seed: int = SEED) -> dict:
         "tickets": make_tickets(rng, org, contacts),
         "nps": make_nps(rng, org, contacts),
         "usage": make_usage(rng, org),
+        "outcomes": make_outcomes(crm, org),
         "truth": org,
     }
 
@@ -527,7 +555,8 @@ def main() -> None:
     out = parser.parse_args().out
     out.mkdir(parents=True, exist_ok=True)
     data = build()
-    for key, name in [("crm", "crm_accounts"), ("tickets", "zendesk_tickets"), ("nps", "nps_responses")]:
+    files = [("crm", "crm_accounts"), ("tickets", "zendesk_tickets"), ("nps", "nps_responses")]
+    for key, name in [*files, ("outcomes", "churn_outcomes")]:
         data[key].to_csv(out / f"{name}.csv", index=False, lineterminator="\n", encoding="utf-8")
     pq.write_table(data["usage"], out / "usage_events.parquet", compression="zstd")
     print({key: len(frame) for key, frame in data.items() if key != "truth"})

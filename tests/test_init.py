@@ -38,6 +38,10 @@ def sample_guesses() -> list[FileGuess]:
 
 def test_sample_roles_presets_keys_and_times(sample_guesses: list[FileGuess]) -> None:
     files = by_name(sample_guesses)
+    outcomes = files.pop("churn_outcomes.csv")  # the backtest's outcomes: no input of the score
+    assert outcomes.role == "unknown"
+    assert "churn outcomes (column 'churned')" in outcomes.reason
+    assert "healthscore backtest --outcomes" in outcomes.reason
     roles = {name: g.role for name, g in files.items()}
     assert roles == {
         "crm_accounts.csv": "accounts",
@@ -70,7 +74,7 @@ def test_sample_roles_presets_keys_and_times(sample_guesses: list[FileGuess]) ->
     }
     assert header(files["nps_responses.csv"], "score") == "score"
     assert header(files["usage_events.parquet"], "event") == "event"
-    assert all(g.confidence >= LOW_CONFIDENCE and g.columns["key"].confidence >= 0.9 for g in sample_guesses)
+    assert all(g.confidence >= LOW_CONFIDENCE and g.columns["key"].confidence >= 0.9 for g in files.values())
 
 
 def test_sample_config_scores_every_account(sample_guesses: list[FileGuess], tmp_path: Path) -> None:
