@@ -17,6 +17,7 @@ import typer
 
 from healthscore import __version__
 from healthscore.cli_backtest import backtest, cohorts
+from healthscore.cli_calibrate import calibrate
 from healthscore.cli_common import ConfigOption, HeaderStyle, LogFormat, errors_to_exit
 from healthscore.cli_explain import explain
 
@@ -244,6 +245,7 @@ def _report(summary: Summary, paths: list[Path], stream: TextIO, quiet: bool, as
 app.command()(explain)
 app.command()(backtest)
 app.command()(cohorts)
+app.command()(calibrate)
 
 
 def main() -> None:
