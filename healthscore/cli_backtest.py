@@ -15,7 +15,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from healthscore.cli_common import AsOfOption, ConfigOption, DebugOption, errors_to_exit
+from healthscore.cli_common import (
+    AsOfOption,
+    ChurnColumnOption,
+    ConfigOption,
+    DateColumnOption,
+    DebugOption,
+    HorizonOption,
+    IdColumnOption,
+    OutcomesOption,
+    errors_to_exit,
+    option_date,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,27 +38,6 @@ if TYPE_CHECKING:
 
 BACKTEST_JSON, BACKTEST_CSV = "backtest.json", "backtest_metrics.csv"
 
-OutcomesOption = Annotated[
-    Path,
-    typer.Option(
-        "--outcomes",
-        help="CSV/Parquet/XLSX/JSONL file of outcomes: one row per account, with a churn flag or a churn date.",
-        show_default=False,
-    ),
-]
-IdColumnOption = Annotated[str, typer.Option("--id-column", help="The outcomes file's account id column.")]
-ChurnColumnOption = Annotated[
-    str,
-    typer.Option("--churn-column", help="The churn flag column: true/false, yes/no, 1/0 or churned/renewed."),
-]
-DateColumnOption = Annotated[
-    str | None,
-    typer.Option("--date-column", help="Use a churn date column instead of a flag: churned when the date is given."),
-]
-HorizonOption = Annotated[
-    str | None,
-    typer.Option("--horizon-end", help="With --date-column: only churn dates up to this date (YYYY-MM-DD) count."),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")]
 
 
@@ -83,7 +73,7 @@ def backtest(
 
         cfg = load_config(config)
         result, churned = _scored_with_outcomes(
-            cfg, as_of, outcomes, id_column, churn_column, date_column, _date(horizon_end, "--horizon-end")
+            cfg, as_of, outcomes, id_column, churn_column, date_column, option_date(horizon_end, "--horizon-end")
         )
         report = measure(
             result.table,
@@ -142,7 +132,7 @@ def cohorts(
         if metric not in cfg.metrics:  # before any work
             raise UsageError(f"unknown metric {metric!r}; the config's metrics: {', '.join(cfg.metrics)}")
         result, churned = _scored_with_outcomes(
-            cfg, as_of, outcomes, id_column, churn_column, date_column, _date(horizon_end, "--horizon-end")
+            cfg, as_of, outcomes, id_column, churn_column, date_column, option_date(horizon_end, "--horizon-end")
         )
         check_metric(result.table, cfg, metric)
         report = cut(
@@ -249,15 +239,3 @@ def _show(report: BacktestReport, paths: list[Path], as_json: bool) -> None:
     render_backtest(report, console)
     for path in paths:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
-
-
-def _date(text: str | None, option: str) -> dt.date | None:
-    """A YYYY-MM-DD option as a date (UsageError if it is not one)."""
-    if text is None:
-        return None
-    from healthscore.errors import UsageError
-
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"{option} must be a date like 2026-06-30, got {text!r}") from None

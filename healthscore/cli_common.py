@@ -6,6 +6,7 @@ Kept free of pandas so that `healthscore --help` stays fast.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,42 @@ AsOfOption = Annotated[
     str | None, typer.Option("--as-of", help="Scoring date, YYYY-MM-DD or 'today' (default: the config's).")
 ]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")]
+
+# the churn outcomes of backtest, cohorts and calibrate
+OutcomesOption = Annotated[
+    Path,
+    typer.Option(
+        "--outcomes",
+        help="CSV/Parquet/XLSX/JSONL file of outcomes: one row per account, with a churn flag or a churn date.",
+        show_default=False,
+    ),
+]
+IdColumnOption = Annotated[str, typer.Option("--id-column", help="The outcomes file's account id column.")]
+ChurnColumnOption = Annotated[
+    str,
+    typer.Option("--churn-column", help="The churn flag column: true/false, yes/no, 1/0 or churned/renewed."),
+]
+DateColumnOption = Annotated[
+    str | None,
+    typer.Option("--date-column", help="Use a churn date column instead of a flag: churned when the date is given."),
+]
+HorizonOption = Annotated[
+    str | None,
+    typer.Option("--horizon-end", help="With --date-column: only churn dates up to this date (YYYY-MM-DD) count."),
+]
+
+
+def option_date(text: str | None, option: str) -> dt.date | None:
+    """A YYYY-MM-DD option as a date (UsageError, exit 2, if it is not one)."""
+    if text is None:
+        return None
+    from healthscore.errors import UsageError
+
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} must be a date like 2026-06-30, got {text!r}") from None
+
 
 LogFormat = Literal["text", "json"]
 HeaderStyle = Literal["names", "labels"]
