@@ -20,6 +20,8 @@ from healthscore.cli_backtest import backtest, cohorts
 from healthscore.cli_calibrate import calibrate
 from healthscore.cli_common import ConfigOption, HeaderStyle, LogFormat, errors_to_exit
 from healthscore.cli_explain import explain
+from healthscore.cli_history import backfill, trend
+from healthscore.cli_validate import validate
 
 if TYPE_CHECKING:
     from healthscore.config import Config
@@ -137,7 +139,7 @@ def score(
             paths, removed = ([written] if written else []), []
         else:
             directory = out if out is not None else cfg.resolve(cfg.outputs.dir)
-            with output_lock(directory):  # a second run stops here at once, exit 75
+            with output_lock(directory), _history_lock(cfg, directory):  # a second run stops here, exit 75
                 removed = _clean_temps(cfg, directory)
                 result = scored()
                 enforce_checks(result, cfg, fail_on_warnings)
@@ -164,6 +166,19 @@ def _progress(wanted: bool) -> Iterator[Progress | None]:
         return
     with progress_bars(make_console(sys.stderr)) as hook:
         yield hook
+
+
+@contextlib.contextmanager
+def _history_lock(cfg: Config, directory: Path) -> Iterator[None]:
+    """Also hold the history folder's lock (backfill takes it), unless it is the output folder."""
+    from healthscore.history import history_root
+    from healthscore.lock import output_lock
+
+    if cfg.history is None or history_root(cfg).resolve() == Path(directory).resolve():
+        yield
+        return
+    with output_lock(history_root(cfg)):
+        yield
 
 
 def _clean_temps(cfg: Config, directory: Path) -> list[Path]:
@@ -242,10 +257,13 @@ def _report(summary: Summary, paths: list[Path], stream: TextIO, quiet: bool, as
         console.print(f"wrote {path}", highlight=False)
 
 
+app.command()(validate)
 app.command()(explain)
 app.command()(backtest)
 app.command()(cohorts)
 app.command()(calibrate)
+app.command()(trend)
+app.command()(backfill)
 
 
 def main() -> None:

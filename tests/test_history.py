@@ -257,3 +257,23 @@ def test_movers_render_in_the_summary(tmp_path: Path) -> None:
     assert "At-Risk -> Healthy" in out
     assert "Segment moves" in out
     assert "Before \\ now" in out
+
+
+def test_score_stops_while_a_backfill_holds_the_history(tmp_path: Path) -> None:
+    """`score --out` also takes the history folder's lock, so it cannot interleave with a backfill."""
+    from healthscore.lock import output_lock
+
+    (tmp_path / "crm.csv").write_text("account_id,name,arr,health\nA,x,1,5\n")
+    path = tmp_path / "h.yaml"
+    path.write_text(
+        "version: 1\naccounts: {source: crm, columns: [name, arr, health], name: name, arr: arr}\n"
+        "sources: {crm: {path: crm.csv, key: account_id, types: {health: float}}}\n"
+        "metrics: {h: {expr: health, scale: {method: linear, bad: 0, good: 10}}}\n"
+        "groups: {g: {metrics: [h]}}\nhistory: {path: history}\n"
+    )
+    with output_lock(tmp_path / "history"):
+        held = runner.invoke(app, ["score", "-c", str(path), "--as-of", "2026-01-31", "--out", str(tmp_path / "o")])
+    assert held.exit_code == 75
+    assert not (tmp_path / "o" / "health_scores.csv").exists()
+    free = runner.invoke(app, ["score", "-c", str(path), "--as-of", "2026-01-31", "--out", str(tmp_path / "o")])
+    assert free.exit_code == 0
