@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from healthscore.cli import app
 
 README = ROOT / "README.md"
-SECTIONS = ("## Why is this account red?",)
+SECTIONS = ("## Why is this account red?", "### Checking a config before it runs")
 runner = CliRunner()
 
 
@@ -38,14 +38,15 @@ def commands(text: str) -> list[list[str]]:
     for block in blocks(text, "sh"):
         for line in block.splitlines():
             if line.startswith(".venv/bin/healthscore "):
-                found.append(shlex.split(line, comments=True)[1:])
+                words = shlex.split(line, comments=True)[1:]
+                found.append(words[: words.index(">")] if ">" in words else words)
     return found
 
 
-def invoke(args: list[str], tmp_path: Path) -> str:
+def invoke(args: list[str], tmp_path: Path, where: Path = ROOT) -> str:
     """Run one command from the repository root (the README's paths are relative to it)."""
     cwd = Path.cwd()
-    os.chdir(ROOT)
+    os.chdir(where)
     try:
         result = runner.invoke(app, [a.replace("/tmp/", f"{tmp_path}/") for a in args])
     finally:
@@ -69,4 +70,25 @@ def test_explain_output_quoted_in_the_readme_is_what_it_prints(tmp_path: Path) -
     whole = [line for line in quoted if line != "..." and "..." not in line]
     assert len(whole) >= 8
     for line in whole:
+        assert line in printed, line
+
+
+def test_watching_the_trend_runs_as_written(tmp_path: Path) -> None:
+    """The section's shell steps (copy the config, append a history) done in a copy of the
+    repository's layout, then its commands; the output it quotes is what they print."""
+    text = section("## Watching the trend")
+    shell = blocks(text, "sh")[0].splitlines()
+    assert shell[0] == "cp configs/default.yaml configs/trend.yaml"
+    assert shell[1].startswith("echo '")
+    assert shell[1].endswith("' >> configs/trend.yaml")
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
+    config = (ROOT / "configs" / "default.yaml").read_text(encoding="utf-8")
+    appended = shell[1].removeprefix("echo '").removesuffix("' >> configs/trend.yaml")
+    (tmp_path / "configs" / "trend.yaml").write_text(config + appended + "\n", encoding="utf-8")
+    printed = "".join(invoke(args, tmp_path, where=tmp_path) for args in commands(text))
+    assert (tmp_path / "out" / "history").is_dir()
+    quoted = [line for block in blocks(text, "text") for line in block.splitlines()]
+    assert len(quoted) >= 15
+    for line in quoted:
         assert line in printed, line
