@@ -394,6 +394,10 @@ def test_a_sheet_file_openpyxl_names_otherwise_is_an_error(
 # ---------------------------------------------------------------- another reader
 
 
+# LibreOffice's CSV filter: comma, double quote, UTF-8, from line 1, ..., cells as shown (9th)
+AS_SHOWN = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false"
+
+
 @pytest.mark.skipif(
     not (shutil.which("libreoffice") or shutil.which("soffice")),
     reason="LibreOffice (libreoffice/soffice) is not installed; it is the only independent XLSX reader here",
@@ -404,7 +408,7 @@ def test_libreoffice_reads_the_scores_sheet(scored: tuple[RunResult, Config], tm
     (tmp_path / "scores.xlsx").write_bytes(data)
     office = shutil.which("libreoffice") or shutil.which("soffice")
     subprocess.run(
-        [str(office), "--headless", "--convert-to", "csv", "--outdir", str(tmp_path), str(tmp_path / "scores.xlsx")],
+        [str(office), "--headless", "--convert-to", AS_SHOWN, "--outdir", str(tmp_path), str(tmp_path / "scores.xlsx")],
         check=True,
         capture_output=True,
         timeout=180,
@@ -413,10 +417,15 @@ def test_libreoffice_reads_the_scores_sheet(scored: tuple[RunResult, Config], tm
     with open(tmp_path / "scores.csv", encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == list(result.table.columns)
-    body = rows[1:]
-    assert [r[0] for r in body] == result.table["account_id"].tolist()
-    notes = [r[2] for r in body]
-    assert notes[:4] == NOTES[:4]  # shown as typed, not evaluated
-    scores = [r[5] for r in body]
-    assert scores == [f"{v:.1f}" if pd.notna(v) else "" for v in result.table["health_score"]]
-    assert [r[3] for r in body] == [f"{v:g}" for v in result.table["balance"]]
+    cells = {name: [r[i] for r in rows[1:]] for i, name in enumerate(rows[0])}
+    table = result.table
+    assert cells["account_id"] == table["account_id"].tolist()
+    assert cells["note"][:4] == NOTES[:4]  # shown as typed text, never evaluated as formulas
+    # numbers stay numbers, shown in their formats: scores with one decimal, coverage in percent
+    for name in ("health_score", "group_usage", "logins_score", "nps_score"):
+        assert cells[name] == [f"{v:.1f}" if pd.notna(v) else "" for v in table[name]], name
+    assert cells["coverage"] == [f"{v:.0%}" for v in table["coverage"]]
+    assert [float(v) for v in cells["balance"]] == table["balance"].tolist()  # negative numbers too
+    assert cells["renewal"] == [d.isoformat() for d in table["renewal"]]  # dates as dates
+    assert cells["seen"] == [t.strftime("%Y-%m-%d %H:%M:%S") for t in table["seen"]]
+    assert cells["segment"] == table["segment"].tolist()
