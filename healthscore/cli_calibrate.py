@@ -47,7 +47,8 @@ def calibrate(
 ) -> None:
     """Fit group and metric weights to churn outcomes and write them into a copy of the config."""
     with errors_to_exit(debug):
-        from healthscore.calibrate import calibrate_run, check_calibratable, check_output, write_calibrated
+        from healthscore.calibrate import calibrate_run, check_calibratable
+        from healthscore.calibrated_config import check_output, write_calibrated
         from healthscore.config import load_config
         from healthscore.outcomes import load_outcomes
         from healthscore.pipeline import run

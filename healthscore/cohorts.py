@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from healthscore.backtest import RateRow, as_float, auc, check_classes, count_rates, decile_of, rate_rows, rounded
+from healthscore.backtest import RateRow, as_float, check_classes, count_rates, rate_rows, rounded
 from healthscore.config import Config
 from healthscore.errors import Problem, UsageError
+from healthscore.stats import auc, decile_of
 
 BINS = 10
 BANDS = 3

@@ -2,22 +2,31 @@
 
 A metric's points lost are its effective weight times the distance of its score from
 a perfect 10, on the 0..100 scale. The `top_drivers` column and `explain_account` (the
-`healthscore explain` command) share this.
+`healthscore explain` command) share this. The explanation's data types are in
+`explanation`, the lookup of an account id (with close ids suggested) in `account_ids`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import math
 import numbers
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal, TypeVar
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from healthscore.errors import Problem, UsageError
+from healthscore.account_ids import close_ids, find_account
+from healthscore.explanation import (
+    AccountExplanation,
+    GroupExplanation,
+    JsonScalar,
+    MetricExplanation,
+    MetricStatus,
+    OverrideInfo,
+)
 from healthscore.expr import parse
 from healthscore.scoring import group_weight_matrix, metric_weight_matrix, segment_of
 
@@ -25,6 +34,23 @@ if TYPE_CHECKING:
     from healthscore.config import Config
     from healthscore.models import MetricConfig
     from healthscore.pipeline import RunResult
+
+__all__ = [  # the explanation types and close_ids are re-exported: render_explain, trend and the tests use them
+    "MIN_POINTS",
+    "TOP_DRIVERS",
+    "AccountExplanation",
+    "GroupExplanation",
+    "JsonScalar",
+    "MetricExplanation",
+    "OverrideInfo",
+    "close_ids",
+    "explain_account",
+    "find_account",
+    "json_value",
+    "points_lost",
+    "ranked_drivers",
+    "top_drivers",
+]
 
 TOP_DRIVERS = 3
 MIN_POINTS = 0.05
@@ -75,168 +101,6 @@ def top_drivers(
 
 # ---- one account, explained ------------------------------------------------------------------
 
-MetricStatus = Literal["scored", "missing", "fixed_score", "filled"]
-JsonScalar = str | int | float | bool | None
-DECIMALS = 6  # of the numbers in to_dict(), like the raw values of the scored table
-SUGGESTIONS = 3
-SAMPLE = 20_000  # ids difflib looks at for suggestions (the error path; kept bounded)
-
-
-@dataclass(frozen=True)
-class MetricExplanation:
-    """One metric of one account: its value and score, and what it does to the 0..100 score.
-
-    Weights are fractions of the whole score (0..1): `weight` as configured for the
-    account's profile, before missing data moved any of it; `effective_weight` after.
-    `contribution` (effective weight x score x 10) and `points_lost` (effective weight x
-    (10 - score) x 10) are points of the 0..100 score. In a group's list the numbers are
-    the metric's share through that group; in the flat list, its totals (a metric in
-    several groups, which is rare, has one entry per group and one flat total).
-    """
-
-    name: str
-    label: str
-    group: str | None  # the group of this entry; in the flat list None when in no group or in several
-    groups: tuple[str, ...]  # every group the metric belongs to
-    raw: JsonScalar
-    score: float | None  # 0..10; None when missing
-    weight: float
-    effective_weight: float
-    contribution: float
-    points_lost: float
-    status: MetricStatus
-    note: str = ""  # e.g. where a missing metric's weight went
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain JSON-ready data (no NaN; numbers rounded to 6 decimals)."""
-        return {
-            "name": self.name,
-            "label": self.label,
-            "group": self.group,
-            "groups": list(self.groups),
-            "raw": _round(self.raw) if isinstance(self.raw, float) else self.raw,
-            "score": _round(self.score),
-            "weight": _round(self.weight),
-            "effective_weight": _round(self.effective_weight),
-            "contribution": _round(self.contribution),
-            "points_lost": _round(self.points_lost),
-            "status": self.status,
-            "note": self.note,
-        }
-
-
-@dataclass(frozen=True)
-class GroupExplanation:
-    """One group of one account: its 0..100 score and its metrics, most points lost first.
-
-    `weight` is the group's share of the score (0..1) for the account's profile;
-    `effective_weight` its share once groups without data gave theirs away. Contribution
-    and points lost are points of the 0..100 score, the sums of its metrics' figures.
-    """
-
-    name: str
-    label: str
-    weight: float
-    effective_weight: float
-    score: float | None  # 0..100; None when no metric of the group had data
-    contribution: float
-    points_lost: float
-    has_data: bool
-    metrics: tuple[MetricExplanation, ...]
-    note: str = ""
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain JSON-ready data (no NaN; numbers rounded to 6 decimals)."""
-        return {
-            "name": self.name,
-            "label": self.label,
-            "weight": _round(self.weight),
-            "effective_weight": _round(self.effective_weight),
-            "score": _round(self.score),
-            "contribution": _round(self.contribution),
-            "points_lost": _round(self.points_lost),
-            "has_data": self.has_data,
-            "note": self.note,
-            "metrics": [m.to_dict() for m in self.metrics],
-        }
-
-
-@dataclass(frozen=True)
-class OverrideInfo:
-    """An active CSM override of the account: why, and what the model had computed."""
-
-    reason: str
-    computed_score: float | None
-    computed_segment: str
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain JSON-ready data."""
-        return {
-            "reason": self.reason,
-            "computed_score": _round(self.computed_score),
-            "computed_segment": self.computed_segment,
-        }
-
-
-@dataclass(frozen=True)
-class AccountExplanation:
-    """Why one account has its score: groups and metrics sorted by the points they cost.
-
-    `health_score` is the published score (one decimal, None when Unscored, an override's
-    when one is active); `unrounded_score` the model's own, before rounding. Under the
-    weights method the metric contributions add up to `unrounded_score` and the points
-    lost to 100 minus it; under the formula method they come from the weights all the
-    same (see `notes`). Weights are fractions (0..1) of the whole score.
-    """
-
-    account_id: str
-    name: str | None
-    as_of: dt.date
-    health_score: float | None
-    unrounded_score: float | None
-    segment: str
-    color: str
-    action: str
-    coverage: float
-    min_coverage: float
-    profile: str | None  # None when the config has no profiles
-    method: Literal["weights", "formula"]
-    formula: str | None
-    override: OverrideInfo | None
-    top_drivers: str
-    groups: tuple[GroupExplanation, ...]
-    metrics: tuple[MetricExplanation, ...]  # every metric, most points lost first
-    notes: tuple[str, ...] = ()
-
-    @property
-    def weights_score(self) -> float:
-        """The score the weights model gives: the sum of the metric contributions."""
-        return float(sum(m.contribution for m in self.metrics))
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain JSON-ready data: dates as ISO text, no NaN, numbers rounded to 6 decimals."""
-        return {
-            "account_id": self.account_id,
-            "name": self.name,
-            "as_of": self.as_of.isoformat(),
-            "health_score": _round(self.health_score),
-            "unrounded_score": _round(self.unrounded_score),
-            "segment": self.segment,
-            "color": self.color,
-            "action": self.action,
-            "coverage": _round(self.coverage),
-            "min_coverage": self.min_coverage,
-            "profile": self.profile,
-            "method": self.method,
-            "formula": self.formula,
-            "weights_score": _round(self.weights_score),
-            "override": None if self.override is None else self.override.to_dict(),
-            "top_drivers": self.top_drivers,
-            "notes": list(self.notes),
-            "groups": [g.to_dict() for g in self.groups],
-            "metrics": [m.to_dict() for m in self.metrics],
-        }
-
 
 def explain_account(result: RunResult, config: Config, account_id: str) -> AccountExplanation:
     """Explain one account of a run: every group and metric with its score, weights,
@@ -252,55 +116,12 @@ def explain_account(result: RunResult, config: Config, account_id: str) -> Accou
     lost = result.points_lost.iloc[pos][metrics].to_numpy(dtype="float64")
     profile = str(result.scores.profile.iloc[pos])
     model = _Model(config, metrics, result.scores.profile.iloc[[pos]], ~np.isnan(scores))
-    raws = {m: json_value(row[m]) if m in row.index else None for m in metrics}
-    status = {m: _status(config.metrics[m], raws[m], scores[i]) for i, m in enumerate(metrics)}
-    notes_of = {m: _metric_note(config, model, m, status[m]) for m in metrics}
-
-    def entry(i: int, group: str | None, share: float) -> MetricExplanation:
-        m = metrics[i]
-        score = None if np.isnan(scores[i]) else float(scores[i]) + 0.0
-        weight = model.nominal[:, i].sum() if group is None else model.nominal[model.groups.index(group), i]
-        eff = float(effective[i]) * share
-        return MetricExplanation(
-            name=m,
-            label=config.metric_label(m),
-            group=group,
-            groups=model.member_of[m],
-            raw=raws[m],
-            score=score,
-            weight=float(weight),
-            effective_weight=eff,
-            contribution=0.0 if score is None else eff * score * 10.0,
-            points_lost=float(lost[i]) * share,
-            status=status[m],
-            note=notes_of[m],
-        )
-
+    entry = _metric_entries(config, model, row, scores, effective, lost)
     flat = [
         entry(i, model.member_of[m][0] if len(model.member_of[m]) == 1 else None, 1.0) for i, m in enumerate(metrics)
     ]
-    groups = []
     group_scores = result.scores.groups.iloc[pos] if len(result.scores.groups.columns) else None
-    for g, name in enumerate(model.groups):
-        members = [
-            entry(i, name, float(model.share[g, i])) for i, m in enumerate(metrics) if name in model.member_of[m]
-        ]
-        members = _by_points_lost(members)
-        value = np.nan if group_scores is None else float(group_scores[name])
-        groups.append(
-            GroupExplanation(
-                name=name,
-                label=config.group_label(name),
-                weight=float(model.group_share[g]),
-                effective_weight=float(sum(m.effective_weight for m in members)),
-                score=None if np.isnan(value) else value + 0.0,
-                contribution=float(sum(m.contribution for m in members)),
-                points_lost=float(sum(m.points_lost for m in members)),
-                has_data=bool(model.group_has_data[g]),
-                metrics=tuple(members),
-                note=_group_note(config, model, g),
-            )
-        )
+    groups = _group_explanations(config, model, group_scores, entry)
     explanation = AccountExplanation(
         account_id=str(row["account_id"]),
         name=_account_name(result, config, row, pos),
@@ -364,36 +185,69 @@ class _Model:
                 self.share[self.groups.index(self.member_of[m][0]), i] = 1.0
 
 
-def find_account(table: pd.DataFrame, config: Config, account_id: str) -> int:
-    """The row position of `account_id` in the scored table; UsageError with close ids if absent."""
-    ids = table["account_id"].astype("str")
-    for candidate in dict.fromkeys((account_id, account_id.strip())):
-        hits = np.flatnonzero((ids == candidate).to_numpy())
-        if len(hits):
-            return int(hits[0])
-    source = config.accounts.source
-    where = f"{source!r} ({config.resolve(config.sources[source].path)})" if source in config.sources else repr(source)
-    close = close_ids(ids, account_id)
-    hint = "account ids match exactly, as in the account_id column of the scored table"
-    problem = Problem(f"did you mean {', '.join(close)}?" if close else "no similar account id", hint=hint)
-    raise UsageError(f"no account {account_id!r} in the accounts source {where}", [problem])
+MetricEntry = Callable[[int, str | None, float], MetricExplanation]
 
 
-def close_ids(ids: pd.Series, wanted: str, n: int = SUGGESTIONS) -> list[str]:
-    """Up to `n` account ids like `wanted`: the same apart from case and spaces, then ids that
-    contain it, then difflib's closest among a bounded sample of ids of similar length."""
-    folded = ids.str.strip().str.casefold()
-    target = wanted.strip().casefold()
-    found = list(dict.fromkeys(ids[folded == target]))
-    if target and len(found) < n:
-        containing = ids[folded.str.contains(target, regex=False)]
-        found += sorted(dict.fromkeys(containing), key=lambda s: (len(s), s))[: n * 3]
-    if len(found) < n and target:
-        length = folded.str.len()
-        near = ids[(length - len(target)).abs() <= 2].head(SAMPLE)
-        by_folded = dict(zip(near.str.strip().str.casefold(), near, strict=True))
-        found += [by_folded[c] for c in difflib.get_close_matches(target, list(by_folded), n=n, cutoff=0.6)]
-    return list(dict.fromkeys(found))[:n]
+def _metric_entries(
+    config: Config, model: _Model, row: pd.Series, scores: np.ndarray, effective: np.ndarray, lost: np.ndarray
+) -> MetricEntry:
+    """The maker of one account's metric entries: `entry(i, group, share)` explains metric i
+    through `group` (None: its flat total) with `share` of its effective weight and points lost."""
+    metrics = model.metrics
+    raws = {m: json_value(row[m]) if m in row.index else None for m in metrics}
+    status = {m: _status(config.metrics[m], raws[m], scores[i]) for i, m in enumerate(metrics)}
+    notes_of = {m: _metric_note(config, model, m, status[m]) for m in metrics}
+
+    def entry(i: int, group: str | None, share: float) -> MetricExplanation:
+        m = metrics[i]
+        score = None if np.isnan(scores[i]) else float(scores[i]) + 0.0
+        weight = model.nominal[:, i].sum() if group is None else model.nominal[model.groups.index(group), i]
+        eff = float(effective[i]) * share
+        return MetricExplanation(
+            name=m,
+            label=config.metric_label(m),
+            group=group,
+            groups=model.member_of[m],
+            raw=raws[m],
+            score=score,
+            weight=float(weight),
+            effective_weight=eff,
+            contribution=0.0 if score is None else eff * score * 10.0,
+            points_lost=float(lost[i]) * share,
+            status=status[m],
+            note=notes_of[m],
+        )
+
+    return entry
+
+
+def _group_explanations(
+    config: Config, model: _Model, group_scores: pd.Series | None, entry: MetricEntry
+) -> list[GroupExplanation]:
+    """Each group of the account, in config order, with its metrics' shares through it (most
+    points lost first) and their sums."""
+    groups = []
+    for g, name in enumerate(model.groups):
+        members = [
+            entry(i, name, float(model.share[g, i])) for i, m in enumerate(model.metrics) if name in model.member_of[m]
+        ]
+        members = _by_points_lost(members)
+        value = np.nan if group_scores is None else float(group_scores[name])
+        groups.append(
+            GroupExplanation(
+                name=name,
+                label=config.group_label(name),
+                weight=float(model.group_share[g]),
+                effective_weight=float(sum(m.effective_weight for m in members)),
+                score=None if np.isnan(value) else value + 0.0,
+                contribution=float(sum(m.contribution for m in members)),
+                points_lost=float(sum(m.points_lost for m in members)),
+                has_data=bool(model.group_has_data[g]),
+                metrics=tuple(members),
+                note=_group_note(config, model, g),
+            )
+        )
+    return groups
 
 
 def json_value(value: object) -> JsonScalar:
@@ -419,11 +273,6 @@ def _float(value: object) -> float | None:
     """A number, or None when missing."""
     number = json_value(value)
     return float(number) + 0.0 if isinstance(number, int | float) and not isinstance(number, bool) else None
-
-
-def _round(value: JsonScalar) -> JsonScalar:
-    """Numbers rounded for JSON (and -0.0 made 0.0)."""
-    return round(value, DECIMALS) + 0.0 if isinstance(value, float) else value
 
 
 def _by_points_lost(items: list[Ranked]) -> list[Ranked]:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from healthscore.explain import AccountExplanation, GroupExplanation, JsonScalar, MetricExplanation
+from healthscore.explanation import AccountExplanation, GroupExplanation, JsonScalar, MetricExplanation
 from healthscore.render import STYLES
 
 MISSING_STYLE = "grey50"

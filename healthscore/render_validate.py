@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from healthscore.validate import KeyFacts, SourceReport, ValidationReport, WindowCoverage, exit_meaning
+from healthscore.validate_report import KeyFacts, SourceReport, ValidationReport, WindowCoverage, exit_meaning
 
 STATUS_STYLES = {"ok": "green", "warn": "yellow", "partial": "yellow", "error": "bold red", "empty": "bold red"}
 

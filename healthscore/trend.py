@@ -175,7 +175,7 @@ def _changed(shas: pd.Series) -> pd.Series:
 def _unknown_account(config: Config, account_id: str, since: dt.date | None) -> NoReturn:
     """Raise for an account no snapshot (from `since` on) holds: InputMissingError when only
     --since leaves it out, else UsageError suggesting close ids."""
-    from healthscore.explain import close_ids
+    from healthscore.account_ids import close_ids
 
     ids = pd.Series(read_history(config)["account_id"].drop_duplicates().astype("str").to_numpy(), dtype="str")
     if since is not None and ids.eq(account_id).any():
