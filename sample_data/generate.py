@@ -21,12 +21,17 @@ belong to four organization ids that match no account (999001, ...). Activity sp
 numpy.random.default_rng(20260131) drives everything and the clock is never read, so every
 run writes byte-identical files.
 
-Outcomes: each account renews or churns on its Renewal Date; the churn log-odds are
--1.8 - 8 (h - 0.5) + 1.2 [declining] (about 1 in 5 churn). Churn depends on the hidden
-health (which drives usage, NPS, tickets, onboarding and engagement) and on the usage
-decline, never on size (ARR, seats, lifetime value), region or owner. Its own
-numpy.random.default_rng(OUTCOME_SEED) draws them after everything else, so adding them
-changed none of the other files.
+Outcomes: each account renews or churns on its Renewal Date, and churn follows a few things
+the exports show, read back from the generated frames by `churn_drivers` as healthscore
+computes them as of 2026-01-31: the growth g of active users (distinct users with any event)
+in the last 30 days against the 30 before (clipped to [-1, 0.5]; 0 without a user in the 30
+before), the Urgent/High tickets u created in the last 90 days, and, a little, the CRM's churn
+probability p. The log-odds are -4.2 - 7 g + 0.5 min(u, 6) + p (about 1 in 4 churn). Nothing
+else enters: NPS, CSAT, onboarding, marketing engagement, logins per seat or days since the
+last login carry signal only through what they share with those (h and the decline), and
+size (ARR, seats, lifetime value), region and owner don't enter either. Its own
+numpy.random.default_rng(OUTCOME_SEED) draws them after everything else, so the outcomes
+change none of the other files.
 """
 
 from __future__ import annotations
@@ -516,16 +521,51 @@ def make_usage(rng: np.random.Generator, org: pd.DataFrame) -> pa.Table:
     )
 
 
-def make_outcomes(crm: pd.DataFrame, org: pd.DataFrame, seed: int = OUTCOME_SEED) -> pd.DataFrame:
-    """Renewal outcomes, one row per account sorted by id: churned yes/no, and the date."""
-    acc = org.iloc[:N_ACCOUNTS]
-    h, dec = acc["h"].to_numpy(), acc["dec"].to_numpy()
-    odds = np.exp(-1.8 - 8 * (h - 0.5) + 1.2 * dec)
+def churn_drivers(crm: pd.DataFrame, tickets: pd.DataFrame, usage: pa.Table) -> pd.DataFrame:
+    """What churn follows, per account (indexed by Account ID), read back from the exports as
+    `healthscore` computes the same metrics as of 2026-01-31 (windows of whole days ending with
+    it): active users in the last 30 days and the 30 before, their growth (0 when the account
+    had no active user in the 30 days before), Urgent/High tickets created in the last 90 days,
+    and the CRM's churn probability."""
+    ids = pd.Index(crm["Account ID"], name="account_id")
+    end = pd.Timestamp(START).tz_localize("UTC") + pd.Timedelta(days=N_DAYS)  # midnight after the scoring date
+    events = usage.select(["account_id", "user_id", "timestamp"]).to_pandas()
+    window = (end - events["timestamp"]) // pd.Timedelta(days=30)  # 0: the last 30 days, 1: the 30 before
+    recent = events.assign(window=window).loc[lambda e: e["window"] < 2]
+    users = recent.groupby(["account_id", "window"])["user_id"].nunique().unstack(fill_value=0)
+    users = users.reindex(index=ids, columns=[0, 1], fill_value=0)
+    last, prev = users[0].to_numpy(), users[1].to_numpy()
+    created = pd.to_datetime(tickets["Created at"], format="%Y-%m-%d %H:%M:%S").dt.tz_localize("UTC")
+    urgent = tickets["Priority"].isin(["Urgent", "High"]) & (created >= end - pd.Timedelta(days=90))
+    return pd.DataFrame(
+        {
+            "active_users_30d": last,
+            "active_users_prev_30d": prev,
+            "user_growth": np.where(prev > 0, (last - prev) / np.maximum(prev, 1), 0.0),
+            "urgent_tickets_90d": tickets.loc[urgent, "Organization"].value_counts().reindex(ids, fill_value=0),
+            "crm_churn_probability": crm.set_index("Account ID")["Churn Probability"].astype(float).reindex(ids),
+        },
+        index=ids,
+    )
+
+
+def make_outcomes(
+    crm: pd.DataFrame, org: pd.DataFrame, tickets: pd.DataFrame, usage: pa.Table, seed: int = OUTCOME_SEED
+) -> pd.DataFrame:
+    """Renewal outcomes, one row per account sorted by id: churned yes/no, and the date.
+
+    The churn log-odds are -4.2 - 7 g + 0.5 min(u, 6) + p over `churn_drivers`: g the active-user
+    growth clipped to [-1, 0.5], u the Urgent/High tickets of the last 90 days, p the CRM's churn
+    probability. One draw per account, in the order of `org` (the order the accounts were made)."""
+    d = churn_drivers(crm, tickets, usage).reindex(org["id"].iloc[:N_ACCOUNTS])
+    growth = d["user_growth"].clip(-1, 0.5).to_numpy()
+    urgent = np.minimum(d["urgent_tickets_90d"].to_numpy(), 6)
+    odds = np.exp(-4.2 - 7 * growth + 0.5 * urgent + d["crm_churn_probability"].to_numpy())
     churned = np.random.default_rng(seed).random(N_ACCOUNTS) < odds / (1 + odds)
-    renewal = crm.set_index("Account ID")["Renewal Date"].reindex(acc["id"]).to_numpy()
+    renewal = crm.set_index("Account ID")["Renewal Date"].reindex(d.index).to_numpy()
     df = pd.DataFrame(
         {
-            "account_id": acc["id"].to_numpy(),
+            "account_id": d.index.to_numpy(),
             "renewal_date": renewal,
             "churned": np.where(churned, "yes", "no"),
             "churned_on": np.where(churned, renewal, ""),
@@ -539,12 +579,13 @@ def build(seed: int = SEED) -> dict:
     rng = np.random.default_rng(seed)
     crm, org = make_accounts(rng)
     contacts = np.stack([rng.integers(0, len(FIRST), (len(org), 6)), rng.integers(0, len(LAST), (len(org), 6))], axis=2)
+    tickets, nps, usage = make_tickets(rng, org, contacts), make_nps(rng, org, contacts), make_usage(rng, org)
     return {
         "crm": crm,
-        "tickets": make_tickets(rng, org, contacts),
-        "nps": make_nps(rng, org, contacts),
-        "usage": make_usage(rng, org),
-        "outcomes": make_outcomes(crm, org),
+        "tickets": tickets,
+        "nps": nps,
+        "usage": usage,
+        "outcomes": make_outcomes(crm, org, tickets, usage),
         "truth": org,
     }
 

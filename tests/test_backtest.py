@@ -7,9 +7,11 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, make_config, write_csv
 from hypothesis import given, settings
@@ -352,31 +354,66 @@ def test_backtest_command_missing_outcomes_file_and_dates(tmp_path: Path) -> Non
 # --- the sample data -----------------------------------------------------------------------------
 
 
+DRIVERS = {"active_user_growth", "urgent_tickets_90d", "churn_probability"}  # what the sample's churn follows
+
+
 def test_sample_backtest_ranks_informative_metrics_above_noise(tmp_path: Path) -> None:
     args = ["-c", str(ROOT / "configs/default.yaml"), "--outcomes", str(ROOT / "sample_data/churn_outcomes.csv")]
     result = runner.invoke(app, ["backtest", *args, "--out", str(tmp_path), "--resamples", "200"])
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "backtest.json").read_text())
-    assert data["auc"]["auc_low"] > 0.7
+    assert (data["scored_with_outcome"], data["churned"]) == (500, 123)
+    assert data["auc"]["auc"] == pytest.approx(0.858, abs=5e-4)
+    assert data["auc"]["auc_low"] > 0.78
     assert data["segments_ordered"]
-    assert data["top_decile"]["lift"] > 2
+    assert data["top_decile"]["lift"] > 3
     verdicts = {m["name"]: m["verdict"] for m in data["metrics"]}
     noise = {"arr_size", "lifetime_value"}  # churn in the sample does not depend on size
     assert {verdicts[m] for m in noise} == {NO_SIGNAL}
-    assert {v for m, v in verdicts.items() if m not in noise} == {SIGNAL}
+    assert {v for m, v in verdicts.items() if m not in noise} == {SIGNAL}  # h ties the others to the drivers
     aucs = {m["name"]: m["auc"] for m in data["metrics"]}
     assert min(v for m, v in aucs.items() if m not in noise) > max(aucs[m] for m in noise)
+    ranked = [m["name"] for m in data["metrics"]]  # best first
+    assert set(ranked[: len(DRIVERS)]) == DRIVERS
+    assert ranked[0] == "active_user_growth"
     assert ["arr_size", "lifetime_value"] in [sorted(c["metrics"]) for c in data["correlated_metrics"]]
     assert (tmp_path / "backtest_metrics.csv").read_text().startswith("kind,name,label,group,accounts")
 
 
-def test_sample_outcomes_are_what_generate_writes() -> None:
+def import_generate() -> Any:
     sys.path.insert(0, str(ROOT / "sample_data"))
     try:
         import generate  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(ROOT / "sample_data"))
-    crm, org = generate.make_accounts(np.random.default_rng(generate.SEED))
-    outcomes = generate.make_outcomes(crm, org)
-    written = (ROOT / "sample_data/churn_outcomes.csv").read_bytes()
-    assert outcomes.to_csv(index=False, lineterminator="\n").encode() == written
+    return generate
+
+
+def test_sample_outcomes_follow_from_the_shipped_exports() -> None:
+    """The outcomes are drawn from the exports themselves: read back from sample_data/, the CRM,
+    tickets and usage give the same churn_outcomes.csv as build() does in memory."""
+    generate = import_generate()
+    _, org = generate.make_accounts(np.random.default_rng(generate.SEED))
+    folder = ROOT / "sample_data"
+    crm = pd.read_csv(folder / "crm_accounts.csv", dtype=str, keep_default_na=False)
+    tickets = pd.read_csv(folder / "zendesk_tickets.csv", dtype=str, keep_default_na=False)
+    usage = pq.read_table(folder / "usage_events.parquet")
+    written = (folder / "churn_outcomes.csv").read_bytes()
+    from_files = generate.make_outcomes(crm, org, tickets, usage)
+    assert from_files.to_csv(index=False, lineterminator="\n").encode() == written
+    assert generate.build()["outcomes"].to_csv(index=False, lineterminator="\n").encode() == written
+
+
+def test_sample_churn_follows_the_drivers_and_not_size() -> None:
+    generate = import_generate()
+    data = generate.build()
+    drivers = generate.churn_drivers(data["crm"], data["tickets"], data["usage"])
+    outcomes = data["outcomes"].set_index("account_id")
+    churned = outcomes["churned"].eq("yes").reindex(drivers.index)
+    assert 0.15 < churned.mean() < 0.30
+    lost = drivers["user_growth"] <= -0.25  # a quarter of the active users gone
+    assert churned[lost].mean() > 3 * churned[~lost].mean()
+    urgent = drivers["urgent_tickets_90d"] >= 3
+    assert churned[urgent].mean() > 3 * churned[~urgent].mean()
+    arr = data["crm"].set_index("Account ID")["Annual Revenue"].reindex(drivers.index)
+    assert auc(-arr.to_numpy(dtype=float), churned.to_numpy()) == pytest.approx(0.5, abs=0.05)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import ROOT, write_csv
 from test_backtest import AS_OF, hand_table, tiny_project
@@ -88,16 +87,31 @@ def test_cohorts_command_on_the_tiny_project(tmp_path: Path) -> None:
     assert result.exit_code == 65
 
 
+SAMPLE = ["-c", str(ROOT / "configs/default.yaml"), "--outcomes", str(ROOT / "sample_data/churn_outcomes.csv")]
+
+
 def test_sample_cohorts_suggest_bands_for_urgent_tickets() -> None:
-    args = ["-c", str(ROOT / "configs/default.yaml"), "--outcomes", str(ROOT / "sample_data/churn_outcomes.csv")]
-    result = runner.invoke(app, ["cohorts", "urgent_tickets_90d", *args, "--suggest", "--json"])
+    result = runner.invoke(app, ["cohorts", "urgent_tickets_90d", *SAMPLE, "--suggest", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     rates = [c["churn_rate"] for c in data["cohorts"]]
     assert rates == sorted(rates)
-    assert data["raw_auc"] < 0.3
+    assert data["raw_auc"] < 0.2  # a churn driver of the sample: more urgent tickets, more churn
     suggestion = data["suggestion"]
     assert len(suggestion["bands"]) == 3
     assert suggestion["clear"]
-    assert suggestion["bands_yaml"].startswith("scale: {method: bands, bands: [{upto: 0, score: 10}")
-    assert pd.notna(suggestion["linear"]["bad"])
+    bands = "[{upto: 0, score: 10}, {upto: 4, score: 8.5}, {score: 0}]"
+    assert suggestion["bands_yaml"] == f"scale: {{method: bands, bands: {bands}}}"
+    assert suggestion["linear_yaml"] == "scale: {method: linear, bad: 5, good: 0}"
+    assert [b["churned"] for b in suggestion["bands"]] == [14, 33, 76]
+
+
+def test_sample_cohorts_of_active_user_growth() -> None:
+    result = runner.invoke(app, ["cohorts", "active_user_growth", *SAMPLE, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["raw_auc"] > 0.85  # the sample's main churn driver: losing users, churning
+    rates = [c["churn_rate"] for c in data["cohorts"]]
+    assert rates == sorted(rates, reverse=True)
+    assert rates[0] > 0.9
+    assert rates[-1] == 0
