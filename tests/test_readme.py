@@ -73,6 +73,26 @@ def test_explain_output_quoted_in_the_readme_is_what_it_prints(tmp_path: Path) -
         assert line in printed, line
 
 
+def copy_layout(tmp_path: Path) -> None:
+    """The repository's layout in tmp_path: configs/default.yaml and sample_data/ (linked)."""
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
+    (tmp_path / "configs" / "default.yaml").write_bytes((ROOT / "configs" / "default.yaml").read_bytes())
+
+
+def test_does_it_predict_churn_runs_as_written(tmp_path: Path) -> None:
+    """Run in a copy of the layout: calibrate writes configs/calibrated.yaml beside the config."""
+    copy_layout(tmp_path)
+    text = section("## Does it predict churn?")
+    printed = "".join(invoke(args, tmp_path, where=tmp_path) for args in commands(text))
+    assert (tmp_path / "out" / "backtest.json").is_file()
+    assert (tmp_path / "configs" / "calibrated.yaml").is_file()
+    quoted = [line for block in blocks(text, "text") for line in block.splitlines()]
+    assert len(quoted) >= 12
+    for line in quoted:
+        assert line in printed, line
+
+
 def test_watching_the_trend_runs_as_written(tmp_path: Path) -> None:
     """The section's shell steps (copy the config, append a history) done in a copy of the
     repository's layout, then its commands; the output it quotes is what they print."""
@@ -81,8 +101,7 @@ def test_watching_the_trend_runs_as_written(tmp_path: Path) -> None:
     assert shell[0] == "cp configs/default.yaml configs/trend.yaml"
     assert shell[1].startswith("echo '")
     assert shell[1].endswith("' >> configs/trend.yaml")
-    (tmp_path / "configs").mkdir()
-    (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
+    copy_layout(tmp_path)
     config = (ROOT / "configs" / "default.yaml").read_text(encoding="utf-8")
     appended = shell[1].removeprefix("echo '").removesuffix("' >> configs/trend.yaml")
     (tmp_path / "configs" / "trend.yaml").write_text(config + appended + "\n", encoding="utf-8")
