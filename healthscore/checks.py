@@ -61,7 +61,17 @@ def cross_check(config: Config, broken: Collection[str] = ()) -> list[Problem]:
     _check_segments(known, problems)
     _check_profiles(known, problems)
     _check_output_columns(known, problems)
+    _check_engine(known, problems)
     return problems
+
+
+def _check_engine(known: _Known, problems: list[Problem]) -> None:
+    """`engine` against the sources: tables need engine ibis, which refuses some read options."""
+    if known.whole("sources"):
+        return
+    from healthscore.ibis_engine import engine_problems  # imports no Ibis
+
+    problems += engine_problems(known.config)
 
 
 def _unknown(kind: str, name: str, known: Iterable[str], where: str) -> Problem:

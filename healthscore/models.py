@@ -84,6 +84,7 @@ ScaleMethod = Literal[
     "identity",
 ]
 OutputFormat = Literal["csv", "parquet", "json", "jsonl", "xlsx"]
+Engine = Literal["pandas", "ibis"]
 
 
 class Model(BaseModel):
@@ -93,9 +94,15 @@ class Model(BaseModel):
 
 
 class SourceConfig(Model):
-    """How to read one export (CONFIG.md `sources.<name>`)."""
+    """How to read one export (CONFIG.md `sources.<name>`): a file (`path`), or under
+    `engine: ibis` a table of a database or lake (`table` on `connection`).
 
-    path: str
+    `path` is "" for a table source (kept a string so that file code never sees None).
+    """
+
+    path: str = ""
+    table: str | None = None  # a table name on `connection` (engine: ibis)
+    connection: str | None = None  # an Ibis URL such as duckdb://lake.db (engine: ibis)
     key: str
     format: Literal["csv", "parquet", "xlsx", "jsonl"] | None = None
     preset: str | None = None
@@ -119,6 +126,19 @@ class SourceConfig(Model):
     def _separators_differ(self) -> SourceConfig:
         if self.thousands is not None and self.thousands == self.decimal:
             raise ValueError("decimal and thousands must be different characters")
+        return self
+
+    @model_validator(mode="after")
+    def _path_or_table(self) -> SourceConfig:
+        if self.path and self.table is not None:
+            raise ValueError("give `path` (a file) or `table` (a table on `connection`), not both")
+        if not self.path and self.table is None:
+            raise ValueError(
+                "a source needs `path` (a file, a glob or a Parquet folder), "
+                "or `table` (a table on `connection`, with engine: ibis)"
+            )
+        if self.table is not None and not self.table.strip():
+            raise ValueError("`table` is a table name, like events or analytics.events")
         return self
 
 
@@ -404,6 +424,8 @@ class Config(Model):
 
     version: Literal[1]
     as_of: dt.date | None = None
+    engine: Engine = "pandas"  # where sources are aggregated: in memory, or on an Ibis backend
+    connection: str | None = None  # engine ibis: the default Ibis URL of sources (else in-memory DuckDB)
     accounts: AccountsConfig
     sources: dict[str, SourceConfig]
     metrics: dict[str, MetricConfig]

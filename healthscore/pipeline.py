@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -153,8 +153,8 @@ def run(
         )
     spine = spine_frame(sources[spine_name])
     by_source = source_metrics(config)
-    aggregated = timed("aggregate", lambda: _aggregate_all(sources, by_source, day, report))
-    raw, joins = join_metrics(config, spine, aggregated, sources)
+    aggregated, key_rows = timed("aggregate", lambda: _aggregate_all(sources, by_source, day, report))
+    raw, joins = _join(config, spine, aggregated, sources, key_rows)
     warnings += [j.warning() for j in joins.values() if j.unmatched_keys]
     raw = timed("derive", lambda: _derive(config, spine, raw))
     metric_scores = timed("normalize", lambda: _normalize_all(config, raw, warnings))
@@ -200,28 +200,90 @@ def run(
 
 
 def read_sources(config: Config, progress: Progress | None = None) -> dict[str, SourceData]:
-    """Read every source the config uses, with the columns its metrics need; the first error raises."""
+    """Read every source the config uses, with the columns its metrics need; the first error raises.
+
+    Under `engine: ibis` only the accounts source is read into memory (a `table:` one fetched
+    whole); every other source is opened on its backend (`ibis_engine.BackendSource`), where
+    `run` aggregates it.
+    """
     report = progress or _no_progress
     needed = needed_columns(config)
-    spine_name = config.accounts.source
+    read = source_reader(config)
     sources = {}
     for done, (name, columns) in enumerate(needed.items()):
         report("read", name, done, len(needed))
-        sources[name] = read_source(config, name, columns, keep_all=name == spine_name)
+        sources[name] = read(name, columns)
     report("read", "", len(needed), len(needed))
     return sources
 
 
+def source_reader(config: Config) -> Callable[[str, Collection[str]], SourceData]:
+    """A function reading one source (by name, with the columns it must have) as the config's
+    engine does; under engine ibis its sources share their backend connections."""
+    spine_name = config.accounts.source
+    if config.engine != "ibis":
+        return lambda name, columns: read_source(config, name, columns, keep_all=name == spine_name)
+    from healthscore.ibis_engine import Backends, open_source, read_table_accounts, require_ibis
+
+    require_ibis()
+    backends = Backends(config)
+
+    def read(name: str, columns: Collection[str]) -> SourceData:
+        if name != spine_name:
+            return open_source(config, name, columns, backends)
+        if config.sources[name].table is not None:
+            return read_table_accounts(config, name, columns, backends)
+        return read_source(config, name, columns, keep_all=True)
+
+    return read
+
+
+def _on_backend(data: SourceData) -> bool:
+    """True for a source that stays on an Ibis backend (`ibis_engine.BackendSource`)."""
+    return bool(getattr(data, "on_backend", False))
+
+
 def _aggregate_all(
     sources: dict[str, SourceData], by_source: dict[str, dict[str, MetricConfig]], day: dt.date, report: Progress
-) -> dict[str, pd.DataFrame]:
-    """Each source's metrics per account, one source after the other."""
-    aggregated = {}
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Series]]:
+    """Each source's metrics per account, one source after the other; and, for sources on a
+    backend, the rows of each key (what the join counts, since their rows stay there)."""
+    aggregated: dict[str, pd.DataFrame] = {}
+    key_rows: dict[str, pd.Series] = {}
     for done, (name, metrics) in enumerate(by_source.items()):
         report("aggregate", name, done, len(by_source))
-        aggregated[name] = aggregate_source(sources[name], metrics, day)
+        data = sources[name]
+        if _on_backend(data):
+            from healthscore.ibis_engine import BackendSource, aggregate
+
+            assert isinstance(data, BackendSource)
+            result = aggregate(data, metrics, day)
+            aggregated[name], key_rows[name] = result.metrics, result.key_rows
+        else:
+            aggregated[name] = aggregate_source(data, metrics, day)
     report("aggregate", "", len(by_source), len(by_source))
-    return aggregated
+    return aggregated, key_rows
+
+
+def _join(
+    config: Config,
+    spine: pd.DataFrame,
+    aggregated: dict[str, pd.DataFrame],
+    sources: dict[str, SourceData],
+    key_rows: dict[str, pd.Series],
+) -> tuple[pd.DataFrame, dict[str, SourceJoin]]:
+    """`join_metrics`, with the join counts of backend sources taken from their rows per key."""
+    if not key_rows:
+        return join_metrics(config, spine, aggregated, sources)
+    from healthscore.ibis_engine import join_stats
+
+    stand_ins = {  # one row per key: what join_metrics needs of a source whose rows stay on the backend
+        name: SourceData(name, pd.DataFrame({sources[name].key: rows.index}), sources[name].key, None, [])
+        for name, rows in key_rows.items()
+    }
+    raw, joins = join_metrics(config, spine, aggregated, {**sources, **stand_ins})
+    joins.update({name: join_stats(name, rows, spine.index) for name, rows in key_rows.items()})
+    return raw, joins
 
 
 def _no_progress(stage: str, item: str, done: int, total: int) -> None:

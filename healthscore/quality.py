@@ -47,10 +47,11 @@ def check_failures(result: RunResult, config: Config, fail_on_warnings: bool = F
                         "check the key column and key_transform (case, padding, id format)",
                     )
                 )
-        if checks.max_rejected_share is not None and rows and len(data.rejects) / rows > checks.max_rejected_share:
+        rejected = sum(data.rejected.values())  # counted, however many rows rejects.csv lists
+        if checks.max_rejected_share is not None and rows and rejected / rows > checks.max_rejected_share:
             failures.append(
                 Problem(
-                    f"{len(data.rejects) / rows:.1%} of the rows of source {name!r} were rejected, more than "
+                    f"{rejected / rows:.1%} of the rows of source {name!r} were rejected, more than "
                     f"checks.max_rejected_share {checks.max_rejected_share:.1%}",
                     f"sources.{name}",
                     "see the reasons in rejects.csv",

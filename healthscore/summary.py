@@ -148,7 +148,7 @@ def build_summary(
                 data.rows_read,
                 joins[name].unmatched_keys if name in joins else 0,
                 joins[name].unmatched_rows if name in joins else 0,
-                len(data.rejects),
+                sum(data.rejected.values()),
                 sum(data.dropped.values()),
             )
             for name, data in sources.items()
