@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint fmt typecheck clean sample
+.PHONY: run test check lint fmt typecheck clean sample bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,12 @@ test: $(STAMP)  ## the whole test suite
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check healthscore tests sample_data
-	$(BIN)/ruff format --check healthscore tests sample_data
+	$(BIN)/ruff check healthscore tests sample_data bench
+	$(BIN)/ruff format --check healthscore tests sample_data bench
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix healthscore tests sample_data
-	$(BIN)/ruff format healthscore tests sample_data
+	$(BIN)/ruff check --fix healthscore tests sample_data bench
+	$(BIN)/ruff format healthscore tests sample_data bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -35,6 +35,17 @@ check: lint typecheck test  ## ruff + mypy + tests
 
 sample: $(STAMP)  ## regenerate sample_data/ (seeded, byte-identical)
 	$(BIN)/python sample_data/generate.py
+
+SCALE  ?= S
+FORMAT ?= parquet
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## benchmark vs DuckDB and Polars: make bench SCALE=S|M|L FORMAT=parquet|csv
+	$(BIN)/python bench/run.py --scale $(SCALE) --format $(FORMAT)
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
