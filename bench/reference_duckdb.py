@@ -164,9 +164,10 @@ def _source(data_dir: Path, fmt: str, table: str) -> str:
     """A table function reading one input with explicit types (CSV: every column typed, no sniffing)."""
     path = str(data_dir / f"{table}.{fmt}").replace("'", "''")
     wanted = COLUMNS[table]
-    # pandas counts NaN as missing (sum, median and rank skip it); DuckDB sums and ranks it as a number
+    # pandas counts NaN as missing (sum, median and rank skip it); DuckDB sums and ranks it as a number.
+    # Not `isnan(c)`: DuckDB 2.0 folds it to false from Parquet min/max statistics, which never count NaN.
     columns = ", ".join(
-        f"CASE WHEN isnan({c}) THEN NULL ELSE {c} END AS {c}" if t == "DOUBLE" else c for c, t in wanted.items()
+        f"CASE WHEN isfinite({c}) OR isinf({c}) THEN {c} END AS {c}" if t == "DOUBLE" else c for c, t in wanted.items()
     )
     if fmt == "parquet":
         return f"(SELECT {columns} FROM read_parquet('{path}'))"

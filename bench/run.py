@@ -46,7 +46,7 @@ from engines import (
     reference_path,
     reference_scores,
 )
-from generate import SCALES, generate
+from generate import AS_OF, SCALES, generate
 from rich.console import Console
 from rich.table import Table
 
@@ -268,15 +268,18 @@ def command(engine: str, scale: str, fmt: str, config: Path, out: Path) -> list[
         return [python, "-m", "healthscore", "score", "-c", str(config), "-o", str(out), "-q"]
     if engine == "floor":
         return [python, str(BENCH / "cli_floor.py"), "--scale", scale, "--format", fmt]
+    # the reference's own entry point: no pandas import, it writes Parquet with its engine
     return [
         python,
-        str(BENCH / "cli_reference.py"),
-        "--engine",
-        engine,
-        "--scale",
-        scale,
+        str(BENCH / f"reference_{engine}.py"),
+        "--data",
+        str(data_dir(scale)),
         "--format",
         fmt,
+        "--as-of",
+        AS_OF.isoformat(),
+        "--config",
+        str(config),
         "--out",
         str(out),
     ]
