@@ -30,17 +30,20 @@ def data_dir(scale: str) -> Path:
     return DATA / scale
 
 
-def config_copy(scale: str, fmt: str) -> Path:
+def config_copy(scale: str, fmt: str, connection: str | None = None) -> Path:
     """Write bench/health.yaml with its sources pointing at one scale's files in one format; its path.
 
     The copy lives beside the data (`bench/data/<scale>/health-<fmt>.yaml`), so its source
-    paths are plain file names such as `events.csv`.
+    paths are plain file names such as `events.csv`. With `connection` (an Ibis URL such as
+    `duckdb://?memory_limit=2GB`), the copy is `health-<fmt>-ibis.yaml` with `engine: ibis`.
     """
     config: dict[str, Any] = yaml.safe_load(CONFIG.read_text())
     for source in config["sources"].values():
         source["path"] = f"{Path(source['path']).stem}.{fmt}"
     config["outputs"]["dir"] = f"out-{fmt}/"
-    path = data_dir(scale) / f"health-{fmt}.yaml"
+    if connection is not None:
+        config = {"engine": "ibis", "connection": connection, **config}
+    path = data_dir(scale) / f"health-{fmt}{'-ibis' if connection is not None else ''}.yaml"
     header = f"# Written by bench/run.py from bench/health.yaml: scale {scale}, {fmt} inputs. Do not edit.\n"
     path.write_text(header + yaml.safe_dump(config, sort_keys=False, width=120))
     return path

@@ -52,8 +52,14 @@ from rich.table import Table
 
 TOLERANCE = 1e-6
 WORST = 10
-ENGINES = ("healthscore", *REFERENCES, "floor")
-LABELS = {"healthscore": "healthscore", "duckdb": "DuckDB", "polars": "Polars", "floor": "pyarrow read floor"}
+ENGINES = ("healthscore", "healthscore-ibis", *REFERENCES, "floor")
+LABELS = {
+    "healthscore": "healthscore",
+    "healthscore-ibis": "healthscore, engine ibis",
+    "duckdb": "DuckDB",
+    "polars": "Polars",
+    "floor": "pyarrow read floor",
+}
 PACKAGES = ("healthscore", "pandas", "pyarrow", "numpy", "pydantic", "duckdb", "polars")
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
@@ -157,12 +163,19 @@ def worst_accounts(
     return pd.DataFrame(rows).sort_values("diff", ascending=False, kind="stable").head(3 * WORST)
 
 
-def check_agreement(scale: str, fmt: str, config: Path, engines: list[str]) -> dict[str, Agreement]:
-    """Each reference engine's agreement with healthscore on one scale and format."""
+def check_agreement(
+    scale: str, fmt: str, config: Path, engines: list[str], ibis_config: Path | None = None
+) -> dict[str, Agreement]:
+    """Each reference engine's (and healthscore's ibis engine's) agreement with healthscore on one
+    scale and format."""
     started = time.perf_counter()
     ours = healthscore_scores(config)
     console.print(f"healthscore (library): {len(ours):,} accounts scored in {time.perf_counter() - started:.1f}s")
     results = {}
+    if ibis_config is not None:
+        started = time.perf_counter()
+        results["healthscore-ibis"] = compare("healthscore-ibis", ours, healthscore_scores(ibis_config))
+        console.print(f"healthscore, engine ibis: scored in {time.perf_counter() - started:.1f}s")
     for engine in engines:
         if not reference_path(engine).is_file():
             results[engine] = Agreement(engine, "missing")
@@ -266,6 +279,9 @@ def command(engine: str, scale: str, fmt: str, config: Path, out: Path) -> list[
     python = sys.executable
     if engine == "healthscore":
         return [python, "-m", "healthscore", "score", "-c", str(config), "-o", str(out), "-q"]
+    if engine == "healthscore-ibis":
+        ibis = config.with_name(f"{config.stem}-ibis.yaml")
+        return [python, "-m", "healthscore", "score", "-c", str(ibis), "-o", str(out), "-q"]
     if engine == "floor":
         return [python, str(BENCH / "cli_floor.py"), "--scale", scale, "--format", fmt]
     # the reference's own entry point: no pandas import, it writes Parquet with its engine
@@ -409,6 +425,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--engines", default=",".join(ENGINES), help=f"comma-separated subset of {','.join(ENGINES)} (default all)"
     )
+    parser.add_argument(
+        "--connection",
+        default="duckdb://",
+        help="the Ibis URL of the ibis engine's runs, e.g. 'duckdb://?memory_limit=2GB' (default duckdb://)",
+    )
     args = parser.parse_args(argv)
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = sorted(set(engines) - set(ENGINES))
@@ -421,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"data: {data_dir(scale)} ({', '.join(f'{k} {v:,}' for k, v in manifest.rows.items())})")
 
     references = [e for e in REFERENCES if e in engines]
-    agreement = check_agreement(scale, fmt, config, references)
+    ibis_config = config_copy(scale, fmt, args.connection) if "healthscore-ibis" in engines else None
+    agreement = check_agreement(scale, fmt, config, references, ibis_config)
     console.print(agreement_table(agreement))
     failed = {e: a for e, a in agreement.items() if a.status not in ("agrees", "missing")}
     for engine, result in failed.items():
@@ -453,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
             "healthscore/duckdb": ratio(timings, "healthscore", "duckdb"),
             "healthscore/polars": ratio(timings, "healthscore", "polars"),
             "healthscore/floor": ratio(timings, "healthscore", "floor"),
+            "healthscore-ibis/duckdb": ratio(timings, "healthscore-ibis", "duckdb"),
+            "healthscore-ibis/polars": ratio(timings, "healthscore-ibis", "polars"),
         },
     }
     path = RESULTS / f"{scale}-{fmt}.json"
