@@ -4,12 +4,17 @@ For each timed source, its rows against as_of (all after it, ending long before 
 years ahead) and against the window of each of its metrics (a window without rows is a
 problem, one the data starts inside of a warning); for every source, how its keys meet
 the accounts' keys.
+
+The facts of a source's times are a `TimeFacts` (counts and first / last time), computed
+here from a source in memory, or by `ibis_coverage` with one query on a source's backend;
+the judgements (`time_coverage`) are the same for both.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -20,57 +25,100 @@ from healthscore.models import MetricConfig
 from healthscore.sources import SourceData
 from healthscore.validate_report import Issue, KeyFacts, ValidationWarning, WindowCoverage
 
+Interval = tuple[pd.Timestamp, pd.Timestamp]  # [start, end) in naive UTC
+
 STALE_DAYS = 7  # a timed source ending more than this many days before as_of is called stale
 FUTURE_DAYS = 366  # rows dated more than this after as_of suggest a wrong date format
 
 
+@dataclass(frozen=True)
+class TimeFacts:
+    """A timed source's dated rows (those `score` uses) against as_of: its time column, how
+    many rows, the first and last time (naive UTC), how many fall after as_of and how many
+    `FUTURE_DAYS` or more after it, and how many fall in each window interval its metrics
+    read (`window_intervals`)."""
+
+    column: str
+    rows: int
+    first: pd.Timestamp
+    last: pd.Timestamp
+    after: int
+    far: int
+    in_windows: Mapping[Interval, int]
+
+
+def window_intervals(metrics: Mapping[str, MetricConfig], day: dt.date) -> list[Interval]:
+    """Every window interval the metrics read as of `day` (for growth, the window before too)."""
+    intervals: list[Interval] = []
+    for metric in metrics.values():
+        if metric.window is None:
+            continue
+        for back in (0, 1) if metric.agg == "growth" else (0,):
+            interval = window_interval(metric.window, day, periods_back=back)
+            if interval is not None and interval not in intervals:
+                intervals.append(interval)
+    return intervals
+
+
+def future_cutoff(day: dt.date) -> pd.Timestamp:
+    """Rows from this time on are dated "more than a year after as_of"."""
+    return cutoff_of(day) + pd.Timedelta(days=FUTURE_DAYS)
+
+
+def time_facts(data: SourceData, intervals: list[Interval], day: dt.date) -> TimeFacts | None:
+    """The `TimeFacts` of a source in memory; None without a time column or dated rows."""
+    if data.time is None:
+        return None
+    times = data.frame[data.time].dropna()
+    if times.empty:  # a header-only export: the reader has warned, and `score` runs
+        return None
+    return TimeFacts(
+        column=data.time,
+        rows=len(times),
+        first=pd.Timestamp(times.min()),
+        last=pd.Timestamp(times.max()),
+        after=int((times >= cutoff_of(day)).sum()),
+        far=int((times >= future_cutoff(day)).sum()),
+        in_windows={interval: _rows_between(times, interval) for interval in intervals},
+    )
+
+
 def time_coverage(
-    config: Config, sources: Mapping[str, SourceData], day: dt.date
+    config: Config, facts: Mapping[str, TimeFacts | None], day: dt.date
 ) -> tuple[list[WindowCoverage], list[Issue], list[ValidationWarning]]:
-    """Each timed source's rows against as_of and against the windows of its metrics: a
-    window with no rows is a problem, a window the data starts inside of is a warning, and so
-    are rows all after as_of, a source ending long before it, and rows dated years ahead."""
+    """Each timed source's rows (its `facts`) against as_of and against the windows of its
+    metrics: a window with no rows is a problem, a window the data starts inside of is a
+    warning, and so are rows all after as_of, a source ending long before it, and rows dated
+    years ahead."""
     windows: list[WindowCoverage] = []
     issues: list[Issue] = []
     warnings: list[ValidationWarning] = []
-    cutoff = cutoff_of(day)
     for name, metrics in source_metrics(config).items():
-        data = sources.get(name)
-        if data is None or data.time is None:
+        found = facts.get(name)
+        if found is None:
             continue
-        times = data.frame[data.time].dropna()
-        if times.empty:  # a header-only export: the reader has warned, and `score` runs
-            continue
-        first, last = pd.Timestamp(times.min()), pd.Timestamp(times.max())
-        warnings += _time_warnings(name, data.time, times, first, last, day, cutoff)
+        warnings += _time_warnings(name, found, day)
         for metric_name, metric in metrics.items():
             if metric.window is None:
                 continue
-            coverage = _window_coverage(metric_name, name, metric, times, first, day)
+            coverage = _window_coverage(metric_name, name, metric, found, day)
             windows.append(coverage)
             if coverage.status == "empty":
-                issues.append(_empty_window_issue(coverage, first, last))
+                issues.append(_empty_window_issue(coverage, found.first, found.last))
             elif coverage.status == "partial":
-                warnings.append(_partial_window_warning(coverage, first))
+                warnings.append(_partial_window_warning(coverage, found.first))
     return windows, issues, warnings
 
 
-def _time_warnings(
-    name: str,
-    column: str,
-    times: pd.Series,
-    first: pd.Timestamp,
-    last: pd.Timestamp,
-    day: dt.date,
-    cutoff: pd.Timestamp,
-) -> list[ValidationWarning]:
+def _time_warnings(name: str, facts: TimeFacts, day: dt.date) -> list[ValidationWarning]:
     """Warnings about a timed source's dates as a whole, against as_of."""
     where = f"sources.{name}.time"
+    first, last = facts.first, facts.last
     warnings = []
-    if first >= cutoff:
+    if first >= cutoff_of(day):
         warnings.append(
             ValidationWarning(
-                f"all {len(times):,} rows of source {name!r} are dated after as_of {day} (from {first.date()} "
+                f"all {facts.rows:,} rows of source {name!r} are dated after as_of {day} (from {first.date()} "
                 f"to {last.date()}), so its metrics ignore them",
                 where,
                 "score a later day with --as-of, or check the export",
@@ -87,14 +135,13 @@ def _time_warnings(
                 name,
             )
         )
-    far = times >= cutoff + pd.Timedelta(days=FUTURE_DAYS)
-    if far.any():
+    if facts.far:
         warnings.append(
             ValidationWarning(
-                f"{int(far.sum()):,} row(s) of source {name!r} are dated more than a year after as_of {day} "
+                f"{facts.far:,} row(s) of source {name!r} are dated more than a year after as_of {day} "
                 f"(latest {last.date()})",
                 where,
-                f"check column {column!r} and sources.{name}.date_format",
+                f"check column {facts.column!r} and sources.{name}.date_format",
                 name,
             )
         )
@@ -102,20 +149,20 @@ def _time_warnings(
 
 
 def _window_coverage(
-    metric_name: str, source: str, metric: MetricConfig, times: pd.Series, first: pd.Timestamp, day: dt.date
+    metric_name: str, source: str, metric: MetricConfig, facts: TimeFacts, day: dt.date
 ) -> WindowCoverage:
     """One windowed metric's coverage: rows in its window (and, for growth, the window before)."""
     window = str(metric.window)
     current = window_interval(window, day)
     assert current is not None  # a window is set
-    rows = _rows_between(times, current)
+    rows = facts.in_windows[current]
     previous_start, previous_rows = None, None
     start = current[0]
     if metric.agg == "growth":
         previous = window_interval(window, day, periods_back=1)
         assert previous is not None
-        previous_start, previous_rows, start = previous[0].date(), _rows_between(times, previous), previous[0]
-    missing = max(0, (first.normalize() - start).days)
+        previous_start, previous_rows, start = previous[0].date(), facts.in_windows[previous], previous[0]
+    missing = max(0, (facts.first.normalize() - start).days)
     empty = rows == 0 or previous_rows == 0
     return WindowCoverage(
         metric=metric_name,
@@ -176,17 +223,12 @@ def _partial_window_warning(coverage: WindowCoverage, first: pd.Timestamp) -> Va
     )
 
 
-def time_range(data: SourceData, day: dt.date) -> tuple[dt.datetime | None, dt.datetime | None, int]:
+def time_range(facts: TimeFacts | None) -> tuple[dt.datetime | None, dt.datetime | None, int]:
     """The first and last time of a timed source's rows, and how many rows fall after as_of;
     (None, None, 0) for a source without a time column or without dated rows."""
-    time_min = time_max = None
-    after = 0
-    if data.time is not None:
-        times = data.frame[data.time].dropna()
-        if not times.empty:
-            time_min, time_max = pd.Timestamp(times.min()).to_pydatetime(), pd.Timestamp(times.max()).to_pydatetime()
-            after = int((times >= cutoff_of(day)).sum())
-    return time_min, time_max, after
+    if facts is None:
+        return None, None, 0
+    return facts.first.to_pydatetime(), facts.last.to_pydatetime(), facts.after
 
 
 def key_facts(data: SourceData, accounts: SourceData | None, is_accounts: bool) -> KeyFacts | None:
@@ -206,4 +248,19 @@ def key_facts(data: SourceData, accounts: SourceData | None, is_accounts: bool) 
         rows=len(keys),
         matched_rows=int(matched.sum()),
         blank_keys=data.rows_without_key,
+    )
+
+
+def key_facts_of_counts(key_rows: pd.Series, accounts: SourceData | None, blank_keys: int) -> KeyFacts | None:
+    """`key_facts` of a source whose rows stay on a backend, from its rows per key (`key_rows`,
+    indexed by key); None when the accounts could not be read."""
+    if accounts is None:
+        return None
+    matched = key_rows.index.isin(pd.Index(accounts.frame[accounts.key]))
+    return KeyFacts(
+        keys=len(key_rows),
+        matched_keys=int(matched.sum()),
+        rows=int(key_rows.sum()),
+        matched_rows=int(key_rows[matched].sum()),
+        blank_keys=blank_keys,
     )

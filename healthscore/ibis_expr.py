@@ -31,7 +31,7 @@ import pandas as pd
 from healthscore.errors import DataError
 from healthscore.expr import EMPTY, FLAG, NUMBER, TEXT, TIME, parse
 
-__all__ = ["column_kind", "compile_predicate"]
+__all__ = ["column_kind", "compile_predicate", "utc_literal"]
 
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: lambda a, b: a == b,
@@ -306,7 +306,7 @@ class _Compiler:
 
     def utc(self, stamp: pd.Timestamp) -> Any:
         """A naive UTC timestamp as an Ibis literal of type timestamp('UTC')."""
-        return self.ibis.literal(stamp.tz_localize("UTC").to_pydatetime(), type="timestamp('UTC')")
+        return utc_literal(stamp)
 
     def floor(self, x: Any) -> Any:
         """The largest whole number not above x, as a float (SQL's floor may go through a
@@ -322,6 +322,14 @@ class _Compiler:
     def greatest(self, values: list[Any]) -> Any:
         """The largest of `values`, missing if any is."""
         return self.ibis.cases((_any_null(values), self.null()), else_=self.ibis.greatest(*values))
+
+
+def utc_literal(stamp: pd.Timestamp) -> Any:
+    """A naive UTC timestamp as an Ibis literal of type timestamp('UTC'), the type of the
+    times the engine reads (`ibis_coerce`)."""
+    import ibis
+
+    return ibis.literal(stamp.tz_localize("UTC").to_pydatetime(), type="timestamp('UTC')")
 
 
 def _any_null(values: list[Any]) -> Any:

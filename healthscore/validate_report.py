@@ -143,6 +143,7 @@ class SourceReport:
     path: str
     is_accounts: bool
     status: Status
+    table: str | None = None  # a `table:` source (engine ibis): its table, and `path` is ""
     files: tuple[FileFacts, ...] = ()
     rows: int | None = None  # data rows read, rejected ones included
     rows_used: int | None = None
@@ -165,6 +166,7 @@ class SourceReport:
         return {
             "name": self.name,
             "path": self.path,
+            "table": self.table,
             "accounts": self.is_accounts,
             "status": self.status,
             "files": [{"path": f.path, "rows": f.rows, "rejected": f.rejected} for f in self.files],

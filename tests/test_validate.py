@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT
@@ -500,18 +502,18 @@ def _too_few_accounts(project: Project) -> None:
     project.save()
 
 
-@pytest.mark.parametrize(
-    ("breakage", "code"),
-    [
-        (_break_nothing, 0),
-        (_missing_file, 66),
-        (_missing_column, 65),
-        (_bad_number, 65),
-        (_unmatched_share, 65),
-        (_partial_window, 0),
-        (_too_few_accounts, 65),
-    ],
-)
+BREAKAGES = [
+    (_break_nothing, 0),
+    (_missing_file, 66),
+    (_missing_column, 65),
+    (_bad_number, 65),
+    (_unmatched_share, 65),
+    (_partial_window, 0),
+    (_too_few_accounts, 65),
+]
+
+
+@pytest.mark.parametrize(("breakage", "code"), BREAKAGES)
 def test_validate_exits_as_score_would(project: Project, breakage: Callable[[Project], None], code: int) -> None:
     breakage(project)
     assert project.validate().exit_code == code
@@ -535,3 +537,170 @@ def test_an_unused_source_is_warned_about_once(project: Project) -> None:
     assert [w.message for w in report.warnings] == [
         "source 'extra' is not used by any metric or by accounts, so it was not read"
     ]
+
+
+# --- engine: ibis: sources read and checked on their backend -----------------------------------
+
+IBIS_MISSING = next(
+    (
+        f"{module} is not installed (pip install 'healthscore[scale]')"
+        for module in ("ibis", "duckdb")
+        if not importlib.util.find_spec(module)
+    ),
+    "",
+)
+needs_ibis = pytest.mark.skipif(bool(IBIS_MISSING), reason=IBIS_MISSING or "ibis is installed")
+TIMES = {"events": "timestamp", "tickets": "created_at", "nps": "responded_at"}
+
+
+def facts(report: ValidationReport) -> dict[str, Any]:
+    """The report as JSON data without where the sources were read from (paths, tables, files)."""
+    data = report.to_dict()
+    data.pop("config")
+    for source in data["sources"]:
+        for where in ("path", "table", "files"):
+            source.pop(where)
+    return data
+
+
+def frames(project: Project) -> dict[str, pd.DataFrame]:
+    """The project's CSV files as typed frames: text keys, times, numbers."""
+    found = {}
+    for name in ("crm", "events", "tickets", "nps"):
+        frame = pd.read_csv(project.root / f"{name}.csv", dtype={"account_id": "str"})
+        if name in TIMES:
+            frame[TIMES[name]] = pd.to_datetime(frame[TIMES[name]])
+        found[name] = frame
+    return found
+
+
+def lake(project: Project, tables: dict[str, str]) -> Path:
+    """lake.duckdb holding the project's sources as typed tables (`tables`: source -> table,
+    `schema.table` in a schema), and the config reading every source from there."""
+    import duckdb
+
+    path = project.root / "lake.duckdb"
+    with duckdb.connect(str(path)) as con:
+        for name, frame in frames(project).items():
+            table = tables[name]
+            if "." in table:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]}")
+            con.register("frame", frame)
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM frame")
+            con.unregister("frame")
+    project.data.update(engine="ibis", connection="duckdb://lake.duckdb")
+    for name, table in tables.items():
+        source = project.data["sources"][name]
+        source.pop("path")
+        source["table"] = table
+    project.save()
+    return path
+
+
+@needs_ibis
+def test_engine_ibis_over_parquet_gives_the_facts_of_the_pandas_engine(project: Project) -> None:
+    expected = project.report()
+    for name, frame in frames(project).items():
+        frame.to_parquet(project.root / f"{name}.parquet", index=False)
+        if name != "crm":  # the accounts stay a CSV file, read in memory
+            project.data["sources"][name]["path"] = f"{name}.parquet"
+    project.data["engine"] = "ibis"
+    report = project.report()
+    assert (report.exit_code, report.accounts, report.scored) == (0, 4, 4)
+    assert facts(report) == facts(expected)
+    events = source(report, "events")
+    assert (events.rows, events.rows_used, events.columns) == (4, 4, ("account_id", "timestamp", "minutes"))
+    assert (events.time_min, events.time_max) == (dt.datetime(2025, 12, 20), dt.datetime(2026, 1, 30))
+    assert [f.path for f in events.files] == [str(project.root / "events.parquet")]
+    result = project.validate()
+    assert result.exit_code == 0, result.output
+    out = squash(result.stdout)
+    assert "| events | 1 | 4 | 0 | 2025-12-20..2026-01-30 | 100.0% of 3 | 100.0% of 4 | OK |" in out
+    assert "| nps | nps | 90d | 2025-11-03..2026-01-31 | 2 | OK |" in out
+
+
+@needs_ibis
+def test_engine_ibis_over_duckdb_tables(project: Project) -> None:
+    """Every source a `table:`, the accounts too (fetched whole), in a DuckDB file; the facts
+    are those of the same rows as CSV files under the pandas engine, and nothing is written."""
+    project.write("tickets.csv", TICKETS + "X9,2026-01-10,low\nX9,2026-01-11,high\n")
+    expected = project.report()
+    lake(project, {"crm": "crm", "events": "events", "tickets": "support.tickets", "nps": "nps"})
+    before = sorted(p.name for p in project.root.iterdir())
+    report = project.report()
+    assert (report.exit_code, report.accounts, report.scored) == (0, 4, 4)
+    assert facts(report) == facts(expected)
+    tickets = source(report, "tickets")
+    assert (tickets.path, tickets.table, tickets.status) == ("", "support.tickets", "warn")
+    assert [(f.path, f.rows) for f in tickets.files] == [("duckdb://lake.duckdb#support.tickets", 7)]
+    assert tickets.keys is not None
+    assert (tickets.keys.keys, tickets.keys.matched_keys, tickets.keys.rows, tickets.keys.matched_rows) == (4, 3, 7, 5)
+    assert [w.message for w in report.warnings] == ["1 key(s) (2 rows) match no account, e.g. X9"]
+    result = project.validate()
+    assert result.exit_code == 0, result.output
+    out = squash(result.stdout)
+    assert "| crm (accounts) | 1 | 4 | 0 | - | 4 accounts | | OK |" in out
+    assert "| tickets | 1 | 7 | 0 | 2025-12-28..2026-01-29 | 75.0% of 4 | 71.4% of 7 | WARN |" in out
+    assert "| urgent | tickets | 30d | 2026-01-02..2026-01-31 | 6 | OK |" in out
+    assert project.validate("--json").exit_code == 0
+    assert sorted(p.name for p in project.root.iterdir()) == before
+
+
+@needs_ibis
+def test_engine_ibis_a_missing_table_is_exit_66_and_other_problems_are_listed_too(project: Project) -> None:
+    lake(project, {"crm": "crm", "events": "events", "tickets": "tickets", "nps": "nps"})
+    project.data["sources"]["tickets"]["table"] = "support.tickets"  # not there: `tickets` is in main
+    project.data["sources"]["events"]["types"] = {"minutes": "string"}  # summed: not numbers
+    project.save()
+    before = sorted(p.name for p in project.root.iterdir())
+    result = project.validate()
+    assert result.exit_code == 66, result.output
+    out = squash(result.stdout)
+    assert "2 problem(s):" in out
+    assert (
+        "x [tickets] input missing: source 'tickets': table 'support.tickets' not found on duckdb://lake.duckdb"
+    ) in out
+    assert (
+        "- sources.tickets.table is 'support.tickets' (hint: check the table's name "
+        "(`db.table` names its schema) and the connection)"
+    ) in out
+    assert (
+        "x [events] data error: metric 'minutes': agg sum needs numbers, but column 'minutes' of source 'events' "
+        "holds text"
+    ) in out
+    assert "| tickets | - | - | - | - | - | - | ERROR |" in out
+    assert "| nps | 1 | 3 | 0 | 2025-10-15..2026-01-25 | 100.0% of 3 | 100.0% of 3 | OK |" in out
+    assert out.endswith("2 problem(s), 0 warning(s): exit 66, input missing or empty; `score` would fail")
+    assert sorted(p.name for p in project.root.iterdir()) == before
+    assert runner.invoke(app, ["score", "-c", str(project.config)]).exit_code == 66
+
+
+@needs_ibis
+def test_engine_ibis_an_empty_window_is_found_on_the_backend(project: Project) -> None:
+    project.write("tickets.csv", "account_id,created_at,priority\nA1,2025-10-01,high\nA2,2025-11-15,low\n")
+    expected = project.report()
+    lake(project, {"crm": "crm", "events": "events", "tickets": "tickets", "nps": "nps"})
+    report = project.report()
+    assert report.exit_code == 65
+    assert report.issues == expected.issues
+    assert [w.message for w in report.warnings] == [w.message for w in expected.warnings]
+    assert facts(report) == facts(expected)
+
+
+def _nps_out_of_range(project: Project) -> None:
+    """Found by the aggregation's results: under engine ibis, by the final run."""
+    project.write("nps.csv", NPS.replace(",3\n", ",42\n"))
+
+
+@needs_ibis
+@pytest.mark.parametrize(("breakage", "code"), [*BREAKAGES, (_nps_out_of_range, 65)])
+def test_validate_exits_as_score_would_under_engine_ibis(
+    project: Project, breakage: Callable[[Project], None], code: int
+) -> None:
+    """The CSV files read by an in-memory DuckDB."""
+    project.data["engine"] = "ibis"
+    project.save()
+    breakage(project)
+    assert project.validate().exit_code == code
+    scored = runner.invoke(app, ["score", "-c", str(project.config)])
+    assert scored.exit_code == code, scored.output
