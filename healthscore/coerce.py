@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from healthscore.errors import DataError, Problem
 from healthscore.models import SourceConfig
@@ -19,6 +21,7 @@ TRUE_TOKENS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_TOKENS = frozenset({"false", "f", "no", "n", "0"})
 MAX_EXAMPLES = 5
 UNITS = r"[%$€£¥₹\s\u00a0]"  # stripped from numbers in columns typed int or float
+PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"  # as pyarrow and pandas read it
 SLASH_DATE = r"\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2,4})\b.*"
 
 
@@ -33,7 +36,7 @@ def apply_types(
     """Convert configured columns; the time column becomes datetime; with `infer`, text columns
     whose every value is a number become numbers (unless they look like ids: leading zeros, or
     too many digits for a float). Raises DataError listing bad values of source `name`."""
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # columns are replaced, never changed in place (copy-on-write)
     problems: list[Problem] = []
     wanted = dict(types)
     if source.time and source.time in frame.columns:
@@ -105,11 +108,41 @@ def convert(values: pd.Series, kind: str, source: SourceConfig) -> tuple[pd.Seri
 
 def _to_number(values: pd.Series, source: SourceConfig, units: bool = False) -> tuple[pd.Series, pd.Series]:
     """Numbers from a column; text per `decimal`/`thousands`, with `%` and currency signs
-    removed when `units` (a column the config types as a number). Blank text is missing."""
-    if pd.api.types.is_bool_dtype(values.dtype):
+    removed when `units` (a column the config types as a number). Blank text is missing.
+    Returns the numbers and a mask of the values that are not numbers.
+
+    Text that is a plain number (`12`, `-3.5`, `1e6`) is parsed by pyarrow in one pass;
+    only the other values (blank, padded, formatted, or not numbers) take the string
+    clean-up of `_to_number_slowly`, so the result is the same either way."""
+    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
         return values.astype("float64"), pd.Series(False, index=values.index)
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        return values.astype("float64"), pd.Series(False, index=values.index)
+    if source.thousands == ".":  # `1.500` is then 1500, not the plain number 1.5
+        return _to_number_slowly(values, source, units)
+    number, plain = _plain_numbers(values)
+    bad = plain & ~np.isfinite(number)  # "inf" or 1e999 in an export is not a value
+    rest = values.notna().to_numpy() & ~plain
+    if rest.any():
+        rest_number, rest_bad = _to_number_slowly(values[rest], source, units)
+        number[rest], bad[rest] = rest_number.to_numpy(), rest_bad.to_numpy()
+    zero = number == 0
+    if zero.any() and values[zero].astype("str").str.contains("-", regex=False).any():
+        return _to_number_slowly(values, source, units)  # pandas reads `-0` as 0.0 or -0.0 by the whole column
+    number[bad] = np.nan
+    return pd.Series(number, index=values.index, dtype="float64"), pd.Series(bad, index=values.index)
+
+
+def _plain_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The values written as plain decimal numbers, parsed (NaN elsewhere), and their mask."""
+    text = pa.array(values.astype("str"), type=pa.large_string())
+    plain = pc.fill_null(pc.match_substring_regex(text, PLAIN_NUMBER), False)
+    parsed = pc.cast(pc.if_else(plain, text, pa.scalar(None, pa.large_string())), pa.float64())
+    number = np.array(parsed.to_numpy(zero_copy_only=False), dtype="float64")  # writable: filled in later
+    return number, np.asarray(plain.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _to_number_slowly(values: pd.Series, source: SourceConfig, units: bool) -> tuple[pd.Series, pd.Series]:
+    """`_to_number` for text of any form: stripped, units and thousands separators removed,
+    `decimal` made a point, then parsed by pandas."""
     text = values.astype("str").str.strip()
     if units:
         text = text.str.replace(UNITS, "", regex=True)

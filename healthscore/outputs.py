@@ -55,12 +55,13 @@ def output_bytes(
 ) -> tuple[bytes, list[Problem]]:
     """The scored table in one output format, with the warnings writing it raised (cells
     Excel cannot hold); deterministic for the same run."""
+    if fmt not in ("csv", "xlsx"):
+        return table_bytes(result.table, fmt), []
+    # only the spreadsheet formats need `spreadsheet`, which imports openpyxl (~0.3 s)
     from healthscore.spreadsheet import labelled_columns, neutralize_formulas, xlsx_bytes
 
     if fmt == "xlsx":
         return xlsx_bytes(result, config, allow_formulas=options.allow_formulas, labels=options.labels)
-    if fmt != "csv":
-        return table_bytes(result.table, fmt), []
     frame = _text_frame(result.table)
     if options.labels:
         frame = frame.rename(columns=labelled_columns(result.table, config))

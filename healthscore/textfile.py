@@ -173,19 +173,31 @@ def scan_records(data: bytes, delimiter: str, first_line: int = 1) -> Records:
     ends = np.concatenate((breaks, [len(buf)])).astype(np.int64)
     ends = np.where((ends > starts) & (buf[np.maximum(ends - 1, 0)] == ord("\r")), ends - 1, ends)
     lines = np.searchsorted(newlines, starts) + first_line
-    filled = np.zeros(len(starts), dtype=bool)
-    inside = starts < len(buf)  # a file ending in a line break has an empty last record
-    if inside.any():
-        # a record is filled when some byte up to its line break is the delimiter or not a
-        # space, tab or CR (as pandas skips blank lines)
-        visible = (buf > ord(" ")) | (buf == ord(delimiter))
-        filled[inside] = np.logical_or.reduceat(visible, starts[inside])
+    filled = _filled(buf, starts, ends, delimiter)
     starts, ends, lines = starts[filled], ends[filled], lines[filled]
     if len(starts) == 0:
         return Records(starts, ends, lines.astype(np.int64), np.zeros(0, dtype=np.int64))
     seps = _outside(np.flatnonzero(buf == ord(delimiter)), quotes)
     fields = np.searchsorted(seps, ends) - np.searchsorted(seps, starts) + 1
     return Records(starts, ends, lines.astype(np.int64), fields.astype(np.int64))
+
+
+def _filled(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, delimiter: str) -> np.ndarray:
+    """Which records are not blank: some byte is the delimiter or not a space, tab or CR (as
+    pandas skips blank lines). Most records start with such a byte; only the others are
+    looked at byte by byte (vectorized over the bytes of just those records)."""
+    delim = ord(delimiter)
+    first = buf[np.minimum(starts, len(buf) - 1)]
+    filled: np.ndarray = (starts < ends) & ((first > ord(" ")) | (first == delim))
+    doubtful = np.flatnonzero(~filled & (starts < ends))
+    if len(doubtful):
+        lengths = ends[doubtful] - starts[doubtful]
+        offsets = np.cumsum(lengths) - lengths  # where each record's bytes begin in `picked`
+        positions = np.arange(int(lengths.sum())) + np.repeat(starts[doubtful] - offsets, lengths)
+        picked = buf[positions]
+        visible = np.concatenate(([0], np.cumsum((picked > ord(" ")) | (picked == delim))))
+        filled[doubtful] = visible[offsets + lengths] > visible[offsets]
+    return filled
 
 
 def _outside(positions: np.ndarray, quotes: np.ndarray) -> np.ndarray:
