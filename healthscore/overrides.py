@@ -82,7 +82,10 @@ def apply_overrides(
     frame = frame.reindex(health.index)
     given_score = pd.to_numeric(frame["score"].replace("", np.nan), errors="coerce")
     new_health = given_score.round(1).combine_first(health)
-    new_segments = segment_of(new_health, config.segments)
+    new_segments = segments.copy()  # the model's segments (hysteresis included) where no score is given
+    scored = given_score.notna().to_numpy()
+    if scored.any():
+        new_segments.loc[scored] = segment_of(new_health[scored], config.segments).to_numpy()
     named = frame["segment"].fillna("").ne("").to_numpy()
     if named.any():
         chosen = frame["segment"][named]

@@ -109,8 +109,12 @@ def pairwise_correlation(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sxy = x.T @ x
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = n * sxy - sx * sx.T
-        r = cov / np.sqrt((n * sxx - sx * sx) * (n * sxx.T - sx.T * sx.T))
-    return np.clip(r, -1, 1), n.astype(int)
+        var_i, var_j = n * sxx - sx * sx, n * sxx.T - sx.T * sx.T
+        r = cov / np.sqrt(var_i * var_j)
+    # a column constant on the shared rows has a variance of 0 up to rounding: no correlation
+    scale = np.maximum(np.abs(n * sxx), np.abs(n * sxx.T)) + 1.0
+    flat = (var_i <= 1e-12 * scale) | (var_j <= 1e-12 * scale) | ~np.isfinite(r)
+    return np.clip(np.where(flat, np.nan, r), -1, 1), n.astype(int)
 
 
 def components(linked: np.ndarray) -> list[list[int]]:

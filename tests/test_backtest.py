@@ -417,3 +417,16 @@ def test_sample_churn_follows_the_drivers_and_not_size() -> None:
     assert churned[urgent].mean() > 3 * churned[~urgent].mean()
     arr = data["crm"].set_index("Account ID")["Annual Revenue"].reindex(drivers.index)
     assert auc(-arr.to_numpy(dtype=float), churned.to_numpy()) == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_constant_column_is_correlated_with_nothing() -> None:
+    """A metric every account scores the same (e.g. a source with no rows, all filled) has no
+    correlation, not +-1 from rounding noise."""
+    from healthscore.stats import pairwise_correlation
+
+    values = np.array([[5.0, 1, 2], [5.0, 2, 4], [5.0, 3, 6.5], [5.0, np.nan, 1], [5.0, 7, 3]])
+    r, n = pairwise_correlation(values)
+    assert np.isnan(r[0]).all()
+    assert np.isnan(r[:, 0]).all()
+    assert r[1, 2] == pytest.approx(np.corrcoef([1, 2, 3, 7], [2, 4, 6.5, 3])[0, 1])
+    assert n[1, 2] == 4

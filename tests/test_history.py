@@ -277,3 +277,19 @@ def test_score_stops_while_a_backfill_holds_the_history(tmp_path: Path) -> None:
     assert not (tmp_path / "o" / "health_scores.csv").exists()
     free = runner.invoke(app, ["score", "-c", str(path), "--as-of", "2026-01-31", "--out", str(tmp_path / "o")])
     assert free.exit_code == 0
+
+
+def test_overrides_keep_the_segments_hysteresis_held(tmp_path: Path) -> None:
+    """An override file must not recompute the segments of accounts it does not override."""
+    write_csv(
+        tmp_path / "o.csv",
+        "account_id,segment,score,reason,author,expires_on\n"
+        "B,Thriving,,old call,ana,2026-01-01\n"  # expired
+        "C,,95,renewed,ana,2026-12-31\n",
+    )
+    config = model(tmp_path, segments_hysteresis=2, overrides={"path": "o.csv"})
+    day(tmp_path, config, "2026-01-24", {"A": 6.5, "B": 6.5, "C": 5})
+    table = day(tmp_path, config, "2026-01-31", {"A": 5.9, "B": 5.8, "C": 5}).table
+    # A is held in Healthy (1 point past the edge); B moves (2 points); C's given score sets its segment
+    assert table["segment"].tolist() == ["Healthy", "At-Risk", "Thriving"]
+    assert table["health_score"].tolist() == [59.0, 58.0, 95.0]
