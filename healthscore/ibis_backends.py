@@ -120,6 +120,17 @@ def backend_call(what: str, source: str, fn: Callable[[], T]) -> T:
     except HealthscoreError:
         raise
     except Exception as exc:  # DuckDB, Spark and warehouses each raise their own errors
+        if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower().replace("outofmemory", "out of memory"):
+            raise HealthscoreError(  # not the data's fault: exit 1, saying what to change
+                f"source {source!r}: the backend ran out of memory and could not {what}",
+                [
+                    Problem(
+                        _first_line(exc),
+                        f"sources.{source}",
+                        "raise the connection's memory_limit, give it a temp_directory to spill to, or fewer threads",
+                    )
+                ],
+            ) from None
         raise DataError(
             f"source {source!r}: the backend could not {what}",
             [Problem(_first_line(exc), f"sources.{source}", "check the data; " + NOT_HERE)],

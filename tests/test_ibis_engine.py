@@ -597,3 +597,25 @@ def test_expression_errors_are_those_of_the_pandas_engine(
         with pytest.raises(DataError) as caught:
             evaluate()
         assert caught.value.message.startswith(message)
+
+
+def test_a_backend_out_of_memory_is_not_a_data_error() -> None:
+    """Running out of memory is no fault of the data: exit 1 with what to change, not 65."""
+    from healthscore.errors import HealthscoreError
+    from healthscore.ibis_backends import backend_call
+
+    def oom() -> None:
+        raise RuntimeError("Out of Memory Error: failed to allocate data of size 16.0 MiB (1.0 MiB/1.0 MiB used)")
+
+    with pytest.raises(HealthscoreError) as info:
+        backend_call("aggregate", "usage", oom)
+    assert not isinstance(info.value, DataError)
+    assert info.value.exit_code == 1
+    assert "ran out of memory" in info.value.message
+    assert "memory_limit" in str(info.value.problems[0])
+
+    def bad() -> None:
+        raise RuntimeError("Conversion Error: could not convert string 'x' to INT64")
+
+    with pytest.raises(DataError):
+        backend_call("read", "usage", bad)
