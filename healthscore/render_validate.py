@@ -54,7 +54,7 @@ def verdict(report: ValidationReport) -> str:
     code = report.exit_code
     return (
         f"{len(report.issues)} problem(s), {len(report.warnings)} warning(s): "
-        f"exit {code}, {exit_meaning(code)}; `score` would fail"
+        f"exit {code}, {exit_meaning(code)}; fix them before scoring"
     )
 
 

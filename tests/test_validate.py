@@ -217,7 +217,7 @@ def test_every_problem_of_every_source_is_listed_in_one_run(project: Project) ->
     assert "nps.csv line 3: 'yesterday'" in out
     assert "| events | - | - | - | - | - | - | ERROR |" in out
     assert "| crm (accounts) | 1 | 4 | 0 | - | 4 accounts | | OK |" in out
-    assert out.endswith("3 problem(s), 0 warning(s): exit 66, input missing or empty; `score` would fail")
+    assert out.endswith("3 problem(s), 0 warning(s): exit 66, input missing or empty; fix them before scoring")
 
 
 def test_only_data_problems_are_exit_65(project: Project) -> None:
@@ -670,7 +670,7 @@ def test_engine_ibis_a_missing_table_is_exit_66_and_other_problems_are_listed_to
     ) in out
     assert "| tickets | - | - | - | - | - | - | ERROR |" in out
     assert "| nps | 1 | 3 | 0 | 2025-10-15..2026-01-25 | 100.0% of 3 | 100.0% of 3 | OK |" in out
-    assert out.endswith("2 problem(s), 0 warning(s): exit 66, input missing or empty; `score` would fail")
+    assert out.endswith("2 problem(s), 0 warning(s): exit 66, input missing or empty; fix them before scoring")
     assert sorted(p.name for p in project.root.iterdir()) == before
     assert runner.invoke(app, ["score", "-c", str(project.config)]).exit_code == 66
 
