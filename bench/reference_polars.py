@@ -54,7 +54,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import yaml
 
 if TYPE_CHECKING:  # pandas only for `scores`: the timed `main` never imports it
     import pandas as pd
@@ -104,76 +103,7 @@ USED: dict[str, list[str]] = {  # the columns this model reads
 }
 
 # The metrics this file implements, as bench/health.yaml defines them (labels and scales aside).
-MODEL: dict[str, dict[str, Any]] = {
-    "logins_30d": {"source": "usage", "agg": "count", "where": "event == 'login'", "window": "30d"}
-    | {"missing": {"fill": 0}},
-    "logins_per_seat": {"expr": "logins_30d / seats"},
-    "active_users_30d": {"source": "usage", "agg": "nunique", "field": "user_id", "window": "30d"},
-    "features_30d": {"source": "usage", "agg": "nunique", "field": "event", "where": "event != 'login'"}
-    | {"window": "30d", "missing": {"fill": 0}},
-    "logins_growth": {"source": "usage", "agg": "growth", "of": {"agg": "count"}, "where": "event == 'login'"}
-    | {"window": "30d"},
-    "days_since_login": {"source": "usage", "agg": "days_since", "where": "event == 'login'"},
-    "usage_seconds_30d": {"source": "usage", "agg": "sum", "field": "duration_s", "window": "30d"},
-    "tickets_30d": {"source": "tickets", "agg": "count", "window": "30d", "missing": {"fill": 0}},
-    "urgent_share_90d": {"source": "tickets", "agg": "share", "of_rows": "priority in ['high', 'urgent']"}
-    | {"window": "90d"},
-    "median_resolution_90d": {"source": "tickets", "agg": "median", "field": "resolution_hours", "window": "90d"},
-    "csat_90d": {"source": "tickets", "agg": "share", "where": "satisfaction in ['good', 'bad']"}
-    | {"of_rows": "satisfaction == 'good'", "window": "90d"},
-    "nps_180d": {"source": "nps", "agg": "nps", "field": "score", "window": "180d"},
-    "arr_size": {"source": "accounts", "agg": "value", "field": "arr"},
-    "seat_count": {"source": "accounts", "agg": "value", "field": "seats"},
-    "onboarding_pct": {"source": "accounts", "agg": "value", "field": "onboarding_pct"},
-}
-NOT_AGGREGATION = frozenset({"label", "scale", "kind"})  # metric keys that do not change the raw value
-TABLE_OF_SOURCE = {"accounts": "accounts", "usage": "events", "tickets": "tickets", "nps": "nps"}
-SOURCE_SHAPE = {  # key and time column of each source, as the model reads them
-    "accounts": ("account_id", None),
-    "usage": ("account_id", "timestamp"),
-    "tickets": ("account_id", "created_at"),
-    "nps": ("account_id", "responded_at"),
-}
-
-
-def load_model(config_path: Path = CONFIG) -> dict[str, Any]:
-    """The config as plain data, checked to be the model this reference implements."""
-    config: dict[str, Any] = yaml.safe_load(config_path.read_text())
-    check_model(config)
-    return config
-
-
-def check_model(config: dict[str, Any]) -> None:
-    """ValueError unless the config's metrics, sources and accounts are those written here."""
-    metrics: dict[str, dict[str, Any]] = config["metrics"]
-    problems = [f"metric {name!r} is not implemented" for name in metrics if name not in MODEL]
-    problems += [f"metric {name!r} is missing from the config" for name in MODEL if name not in metrics]
-    for name, metric in metrics.items():
-        shape = {k: v for k, v in metric.items() if k not in NOT_AGGREGATION}
-        if name in MODEL and shape != MODEL[name]:
-            problems.append(f"metric {name!r} is {shape}, this reference computes {MODEL[name]}")
-        if metric.get("direction", "higher_is_better") != "higher_is_better":
-            problems.append(f"metric {name!r}: direction is not implemented")
-        method = metric.get("scale", {}).get("method", "percentile")
-        if method not in ("linear", "bands", "percentile"):
-            problems.append(f"metric {name!r}: scale method {method} is not implemented")
-    for name, (key, time) in SOURCE_SHAPE.items():
-        source = config["sources"].get(name, {})
-        if (source.get("key"), source.get("time")) != (key, time):
-            problems.append(f"source {name!r} must have key {key!r} and time {time!r}")
-        if Path(str(source.get("path", ""))).stem != TABLE_OF_SOURCE[name]:
-            problems.append(f"source {name!r} must read the {TABLE_OF_SOURCE[name]} table")
-        extra = sorted(set(source) - {"path", "key", "time", "types"})
-        if extra:
-            problems.append(f"source {name!r}: {', '.join(extra)} not implemented (default reading only)")
-    if config["accounts"]["source"] != "accounts" or config.get("profiles") or config.get("overrides"):
-        problems.append("the spine must be source 'accounts', without profiles or overrides")
-    if config.get("score", {}).get("method", "weights") != "weights":
-        problems.append("only score.method weights is implemented")
-    if problems:
-        raise ValueError(
-            "the config is not the model bench/reference_polars.py implements:\n- " + "\n- ".join(problems)
-        )
+from model import load_model  # noqa: E402  (bench/ is on sys.path)
 
 
 def scan(data_dir: Path, fmt: str, table: str) -> pl.LazyFrame:
@@ -336,7 +266,7 @@ def weighting(config: dict[str, Any]) -> tuple[pl.Expr, pl.Expr]:
 def score_frame(data_dir: Path, fmt: str, as_of: dt.date, config_path: Path = CONFIG) -> pl.LazyFrame:
     """The whole model as one lazy query: account_id, the health score (null when Unscored),
     coverage, each metric's `<metric>_score` and raw value, sorted by account_id."""
-    config = load_model(config_path)
+    config = load_model(config_path, "bench/reference_polars.py")
     metrics: dict[str, dict[str, Any]] = config["metrics"]
     health, coverage = weighting(config)
     return (
