@@ -62,6 +62,7 @@ __all__ = [  # the writer is re-exported: the CLI and the tests import it from h
     "LAMBDAS",
     "NO_VARIATION",
     "SEED",
+    "TOO_LITTLE_DATA",
     "WRONG_SIGN",
     "Calibration",
     "GroupWeight",
@@ -89,6 +90,8 @@ LAMBDAS = tuple(float(v) for v in np.logspace(-4, 1, 11))  # penalty on the mean
 SEED = 0
 WRONG_SIGN = "wrong sign: set to 0"
 NO_VARIATION = "no variation: set to 0"
+TOO_LITTLE_DATA = "too little data: set to 0"
+MIN_OBSERVED = 10  # accounts with an outcome that must have a metric's own score for it to be fitted
 GROUP_ZEROED = "no metric with the right sign: weight 0"
 
 
@@ -162,6 +165,7 @@ class _Data:
     member: np.ndarray  # groups x metrics: 1 where the group holds the metric
     old_within: np.ndarray  # groups x metrics: within-group weights, rows summing to 1
     old_share: np.ndarray  # groups x metrics: effective shares of the score, summing to 1
+    sparse: np.ndarray  # per metric: fewer than MIN_OBSERVED accounts have its own score (not fitted)
 
 
 def score_auc(score: np.ndarray, churned: np.ndarray) -> float:
@@ -317,6 +321,9 @@ def _prepare(
     known = outcome.notna().to_numpy()
     keep = known & scored
     x = imputed_scores(config, metric_scores[metrics], scores, metrics)
+    # a metric (almost) nobody has would be fitted on imputed values alone: hold it constant, so it gets 0
+    sparse = metric_scores[metrics].loc[keep].notna().sum().to_numpy() < MIN_OBSERVED
+    x[:, sparse] = 0.0
     member = membership(config, metrics)
     within = metric_weight_matrix(config, metrics)
     group_weight = np.array([g.weight for g in config.groups.values()], dtype="float64")
@@ -332,6 +339,7 @@ def _prepare(
         member=member,
         old_within=within,
         old_share=share,
+        sparse=sparse,
     )
     return data, int((~known).sum()), int((known & ~scored).sum())
 
@@ -448,7 +456,13 @@ def _describe(data: _Data, betas: np.ndarray) -> tuple[tuple[MetricWeight, ...],
             beta=float(betas[j]),
             old_share=round(float(data.old_share[:, j].sum() * 100), 1),
             new_share=round(float(new_share[:, j].sum()), 1),
-            flag=NO_VARIATION if not varies[j] else WRONG_SIGN if betas[j] < 0 else "",
+            flag=TOO_LITTLE_DATA
+            if data.sparse[j]
+            else NO_VARIATION
+            if not varies[j]
+            else WRONG_SIGN
+            if betas[j] < 0
+            else "",
         )
         for j, m in enumerate(data.metrics)
     )

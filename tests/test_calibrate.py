@@ -433,3 +433,16 @@ def test_calibrate_exit_codes(tmp_path: Path, sample_config: Path) -> None:
     )
     assert horizon.exit_code == 2
     assert "--horizon-end must be a date" in horizon.output
+
+
+def test_a_metric_almost_nobody_has_is_not_fitted() -> None:
+    """Imputed values alone (its group's score) must not earn a metric weight: it gets 0, flagged."""
+    from healthscore.calibrate import TOO_LITTLE_DATA
+
+    scores, churned = known_answers(400)
+    scores["c"] = np.nan
+    scores.loc[scores.index[:5], "c"] = 5.0  # 5 accounts have it: fewer than MIN_OBSERVED
+    result = fit_weights(hand_config(EQUAL), scores, churned, folds=3, lambdas=(0.01,))
+    c = by_metric(result)["c"]
+    assert (c.flag, c.new_share, c.beta) == (TOO_LITTLE_DATA, 0, 0)
+    assert by_metric(result)["a"].flag == ""
