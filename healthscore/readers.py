@@ -269,6 +269,12 @@ def _parse_rows(clean: bytes, delimiter: str, width: int, source: SourceConfig, 
     fast = _parse_rows_quickly(clean, delimiter, width, source)
     if fast is not None and len(fast) == rows:
         return fast
+    return parse_rows_with_pandas(clean, delimiter, width, source)
+
+
+def parse_rows_with_pandas(clean: bytes, delimiter: str, width: int, source: SourceConfig) -> pd.DataFrame:
+    """Records of exactly `width` fields as text columns by pandas' parser (the path for files
+    pyarrow does not read as the scan did); a row split differently than the scan is an error."""
     with warnings.catch_warnings():
         # pandas only warns when a row has more fields than names ("loss of data"): a stray
         # quote split a record differently than the scan did. Never lose data silently.

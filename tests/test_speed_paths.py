@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import io
 import warnings
 
 import numpy as np
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 from healthscore.coerce import _to_number, _to_number_slowly
 from healthscore.join import EXAMPLES, SourceJoin, _join_stats
 from healthscore.models import SourceConfig
-from healthscore.readers import _parse_rows_quickly
+from healthscore.readers import _parse_rows_quickly, parse_rows_with_pandas
 from healthscore.sources import FILE, LINE, SourceData
 
 TOKENS = ["1", "0", "-0", "+3", "12.5", ".5", "5.", "1e3", "1E-2", "inf", "nan", "", " ", " 7 ", "$4", "5%"]
@@ -82,21 +81,6 @@ def test_to_number_object_column() -> None:
 # --- 2. CSV rows: pyarrow's parser, when it reads as many rows as the scan found, equals pandas'
 
 
-def _parse_rows_with_pandas(clean: bytes, delimiter: str, width: int, source: SourceConfig) -> pd.DataFrame:
-    return pd.read_csv(
-        io.BytesIO(clean),
-        sep=delimiter,
-        header=None,
-        names=list(range(width)),
-        index_col=False,
-        dtype=str,
-        keep_default_na=False,
-        na_values=list(source.na_values),
-        skip_blank_lines=True,
-        encoding="utf-8",
-    )
-
-
 @settings(max_examples=400, deadline=None)
 @given(
     pieces=st.lists(st.sampled_from([*'ab1 ,;"\n\r\tNé', "NA", "null", "n/a", '""', "\r\n"]), max_size=40),
@@ -112,7 +96,7 @@ def test_csv_fast_parse_equals_pandas(pieces: list[str], delimiter: str, width: 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            slow = _parse_rows_with_pandas(clean, delimiter, width, source)
+            slow = parse_rows_with_pandas(clean, delimiter, width, source)
     except (ValueError, pd.errors.ParserWarning):
         return  # pandas refuses text pyarrow reads: the reader then stops with pandas' error
     if len(slow) != len(fast):
