@@ -7,6 +7,8 @@ Shared by reference_duckdb.py and reference_polars.py, which import it by its pl
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +84,15 @@ def check_model(config: dict[str, Any], implementation: str) -> None:
         problems.append("only score.method weights is implemented")
     if problems:
         raise ValueError(f"the config is not the model {implementation} implements:\n- " + "\n- ".join(problems))
+
+
+def reference_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line both references take: --data DIR --format parquet|csv --as-of DATE
+    [--config YAML] --out FILE (one whole timed run: read, score, write Parquet)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, required=True, help="folder of accounts/events/tickets/nps files")
+    parser.add_argument("--format", choices=("parquet", "csv"), required=True)
+    parser.add_argument("--as-of", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--config", type=Path, default=CONFIG, help="the model's YAML (default bench/health.yaml)")
+    parser.add_argument("--out", type=Path, required=True, help="Parquet file to write")
+    return parser.parse_args(argv)

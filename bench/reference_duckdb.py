@@ -45,7 +45,6 @@ How healthscore's rules map to SQL:
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 from pathlib import Path
@@ -78,7 +77,7 @@ CSV_COLUMNS: dict[str, list[str]] = {  # every column of each CSV file, in file 
 }
 
 # The metrics this file implements, as bench/health.yaml defines them (labels and scales aside).
-from model import load_model  # noqa: E402  (bench/ is on sys.path)
+from model import load_model, reference_args  # noqa: E402  (bench/ is on sys.path)
 
 
 def _ts(moment: dt.datetime) -> str:
@@ -329,13 +328,7 @@ def write_scores(data_dir: Path, fmt: str, as_of: dt.date, config_path: Path, ou
 
 def main(argv: list[str] | None = None) -> int:
     """Score one data folder in one format and write the scores to a Parquet file (one process, no pandas)."""
-    parser = argparse.ArgumentParser(description="bench/health.yaml computed with DuckDB SQL")
-    parser.add_argument("--data", type=Path, required=True, help="folder of accounts/events/tickets/nps files")
-    parser.add_argument("--format", choices=("parquet", "csv"), required=True)
-    parser.add_argument("--as-of", type=dt.date.fromisoformat, required=True)
-    parser.add_argument("--config", type=Path, default=CONFIG, help="the model's YAML (default bench/health.yaml)")
-    parser.add_argument("--out", type=Path, required=True, help="Parquet file to write")
-    args = parser.parse_args(argv)
+    args = reference_args("bench/health.yaml computed with DuckDB SQL", argv)
     write_scores(args.data, args.format, args.as_of, args.config, args.out)
     return 0
 

@@ -47,7 +47,6 @@ returns a pandas frame for bench/run.py's agreement check.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 from pathlib import Path
@@ -103,7 +102,7 @@ USED: dict[str, list[str]] = {  # the columns this model reads
 }
 
 # The metrics this file implements, as bench/health.yaml defines them (labels and scales aside).
-from model import load_model  # noqa: E402  (bench/ is on sys.path)
+from model import load_model, reference_args  # noqa: E402  (bench/ is on sys.path)
 
 
 def scan(data_dir: Path, fmt: str, table: str) -> pl.LazyFrame:
@@ -288,13 +287,7 @@ def scores(data_dir: Path, fmt: str, as_of: dt.date, config_path: Path = CONFIG)
 
 def main(argv: list[str] | None = None) -> int:
     """Score one data folder in one format and write the scores to a Parquet file (one process, no pandas)."""
-    parser = argparse.ArgumentParser(description="bench/health.yaml computed with Polars")
-    parser.add_argument("--data", type=Path, required=True, help="folder of accounts/events/tickets/nps files")
-    parser.add_argument("--format", choices=("parquet", "csv"), required=True)
-    parser.add_argument("--as-of", type=dt.date.fromisoformat, required=True)
-    parser.add_argument("--config", type=Path, default=CONFIG, help="the model's YAML (default bench/health.yaml)")
-    parser.add_argument("--out", type=Path, required=True, help="Parquet file to write")
-    args = parser.parse_args(argv)
+    args = reference_args("bench/health.yaml computed with Polars", argv)
     score_frame(args.data, args.format, args.as_of, args.config).collect().write_parquet(args.out)
     return 0
 
