@@ -18,16 +18,19 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
 from healthscore.expr import Expression, parse, predicate
+from healthscore.keys import key_codes
 from healthscore.models import DURATION_RE, MetricConfig
 from healthscore.sources import FILE, LINE, SourceData
 
 COUNT_LIKE = frozenset({"count", "sum", "nunique"})
 NUMERIC_AGGS = frozenset({"sum", "mean", "median", "min", "max", "nps"})
 Interval = tuple[pd.Timestamp, pd.Timestamp] | None
+Column = np.ndarray | ExtensionArray  # a metric's value per account code
 
 
 def cutoff_of(as_of: dt.date) -> pd.Timestamp:
@@ -72,26 +75,25 @@ def aggregate_source(data: SourceData, metrics: Mapping[str, MetricConfig], as_o
     """One row per account key present in the source (up to as_of), one column per metric."""
     _check_fields(data, metrics)
     frame = data.frame
-    if data.time is not None:
-        in_time = frame[data.time].notna() & (frame[data.time] < cutoff_of(as_of))
-        frame = frame.loc[in_time]
-    codes, keys = pd.factorize(frame[data.key], sort=True)
-    index = pd.Index(keys, name="account_id")
-    masks = _MaskCache(frame, data.name)
-    result = pd.DataFrame(index=index)
+    codes, keys = key_codes(frame[data.key])
+    if data.time is not None:  # rows without a time or after as_of count nowhere
+        times = frame[data.time]
+        codes = np.where((times.notna() & (times < cutoff_of(as_of))).to_numpy(), codes, -1)
+    rows = _Rows(frame, codes, len(keys), _MaskCache(frame, data.name), data)
+    columns: dict[str, Column] = {}
     by_interval: dict[Interval, dict[str, MetricConfig]] = defaultdict(dict)
     for name, metric in metrics.items():
         if metric.agg == "value":
-            result[name] = _value_column(frame, data, name, metric, index)
+            columns[name] = _value_column(rows, name, metric, keys)
         elif metric.agg == "growth":
-            result[name] = _growth(frame, codes, index, masks, data, name, metric, as_of)
+            columns[name] = _growth(rows, name, metric, as_of)
         else:
             by_interval[window_interval(metric.window, as_of)][name] = metric
     for interval, group in by_interval.items():
-        columns = _grouped_pass(frame, codes, index, masks, data, group, interval, as_of)
-        for name in group:
-            result[name] = columns[name]
-    return result[list(metrics)]
+        columns.update(_grouped_pass(rows, group, interval, as_of))
+    result = pd.DataFrame({name: columns[name] for name in metrics}, index=keys)
+    present = np.bincount(codes[codes >= 0], minlength=len(keys)) > 0
+    return result if present.all() else result.loc[present]
 
 
 def _check_fields(data: SourceData, metrics: Mapping[str, MetricConfig]) -> None:
@@ -150,63 +152,132 @@ def _numeric(frame: pd.DataFrame, source: str, metric: str, field: str, agg: str
     )
 
 
+class _Rows:
+    """A source's rows as arrays for grouped reductions: each row's account code (-1 for a
+    row that counts nowhere) among `size` keys, and fields converted once however many
+    metrics use them. Reductions are numpy ones over the codes (bincount, ufunc.at)."""
+
+    def __init__(self, frame: pd.DataFrame, codes: np.ndarray, size: int, masks: _MaskCache, data: SourceData):
+        self.frame, self.codes, self.size, self.masks, self.data = frame, codes, size, masks, data
+        self.valid = codes >= 0
+        self._numbers: dict[str, np.ndarray] = {}
+        self._distinct: dict[str, tuple[np.ndarray, int]] = {}
+
+    def numbers(self, field: str, metric: str, agg: str) -> np.ndarray:
+        """The field as float64 (NaN where missing); a DataError for text and dates."""
+        if field not in self._numbers:
+            self._numbers[field] = _numeric(self.frame, self.data.name, metric, field, agg).to_numpy(dtype="float64")
+        return self._numbers[field]
+
+    def distinct(self, field: str) -> tuple[np.ndarray, int]:
+        """Codes of the field's distinct values (-1 where missing), and how many there are."""
+        if field not in self._distinct:
+            values = self.frame[field]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                codes, n = values.cat.codes.to_numpy().astype(np.int64), len(values.cat.categories)
+            else:
+                codes, uniques = pd.factorize(values)
+                n = len(uniques)
+            self._distinct[field] = codes, n
+        return self._distinct[field]
+
+    def count(self, selected: np.ndarray) -> np.ndarray:
+        """Selected rows per account, as floats."""
+        return np.bincount(self.codes[selected], minlength=self.size).astype("float64")
+
+    def total(self, selected: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Sum of `values` over the selected rows per account (0 with none)."""
+        return np.bincount(self.codes[selected], weights=values[selected], minlength=self.size)
+
+    def extreme(self, selected: np.ndarray, values: np.ndarray, agg: str) -> np.ndarray:
+        """Per-account min or max of the selected values (NaN with none); values hold no NaN."""
+        out = np.full(self.size, np.inf if agg == "min" else -np.inf)
+        (np.minimum if agg == "min" else np.maximum).at(out, self.codes[selected], values[selected])
+        out[np.isinf(out) & (self.count(selected) == 0)] = np.nan
+        return out
+
+    def median(self, selected: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Per-account median of the selected values (NaN with none), the two middle values
+        averaged for an even count; values hold no NaN."""
+        codes, picked = self.codes[selected], values[selected]
+        order = np.lexsort((picked, codes))
+        ordered = picked[order]
+        n = np.bincount(codes, minlength=self.size)
+        start = np.cumsum(n) - n
+        out = np.full(self.size, np.nan)
+        has = n > 0
+        low, high = start[has] + (n[has] - 1) // 2, start[has] + n[has] // 2
+        out[has] = (ordered[low] + ordered[high]) / 2
+        return out
+
+    def nunique(self, selected: np.ndarray, field: str) -> np.ndarray:
+        """Distinct non-missing values of the field per account: distinct (account, value) pairs."""
+        values, n = self.distinct(field)
+        picked = selected & (values >= 0)
+        pairs = pd.unique(self.codes[picked] * max(n, 1) + values[picked])
+        return np.bincount(pairs // max(n, 1), minlength=self.size).astype("float64")
+
+    def latest(self, selected: np.ndarray) -> np.ndarray:
+        """Per account, the latest time among the selected rows (NaT with none)."""
+        assert self.data.time is not None
+        times = self.frame[self.data.time].to_numpy()
+        out = np.full(self.size, np.datetime64("NaT"), dtype=times.dtype).view("int64")  # NaT is int64's minimum
+        np.maximum.at(out, self.codes[selected], times.view("int64")[selected])
+        return out.view(times.dtype)
+
+
 def _grouped_pass(
-    frame: pd.DataFrame,
-    codes: np.ndarray,
-    index: pd.Index,
-    masks: _MaskCache,
-    data: SourceData,
-    metrics: Mapping[str, MetricConfig],
-    interval: Interval,
-    as_of: dt.date,
-) -> dict[str, pd.Series]:
-    """Every metric of one source and window from one groupby over the rows in the window."""
-    inputs: dict[str, pd.Series | np.ndarray] = {}
-    named: dict[str, tuple[str, str]] = {}
-    in_window = _in_interval(frame, data, interval)
-    for name, m in metrics.items():
-        mask = masks.get(m.where, f"metrics.{name}.where")
-        if m.agg == "count":
-            inputs[name] = mask.astype("int64")
-            named[name] = (name, "sum")
-        elif m.agg == "nps":
-            inputs.update(_nps_inputs(frame, data, name, m, mask & in_window))
-            named.update({k: (k, "sum") for k in (f"{name}:n", f"{name}:p", f"{name}:d")})
-        elif m.agg == "share":
-            of_rows = mask & masks.get(m.of_rows, f"metrics.{name}.of_rows")
-            inputs[f"{name}:n"], inputs[f"{name}:k"] = mask.astype("int64"), of_rows.astype("int64")
-            named.update({k: (k, "sum") for k in (f"{name}:n", f"{name}:k")})
-        elif m.agg == "days_since":
-            assert data.time is not None
-            inputs[name] = frame[data.time].where(mask)
-            named[name] = (name, "max")
-        elif m.agg in ("first", "last"):
-            assert data.time is not None
-            inputs[name] = _at_edge_time(frame[str(m.field)], frame[data.time], codes, mask & in_window, m.agg)
-            named[name] = (name, "min" if m.agg == "first" else "max")
-        else:
-            field = str(m.field)
-            values = _numeric(frame, data.name, name, field, m.agg) if m.agg in NUMERIC_AGGS else frame[field]
-            inputs[name] = values.where(mask)
-            named[name] = (name, str(m.agg))
-    table = pd.DataFrame(inputs, index=frame.index)
-    grouped = table.loc[in_window].groupby(codes[in_window], sort=True).agg(**named)
-    grouped.index = index[grouped.index]
-    return {name: _finish(grouped, name, m, index, as_of) for name, m in metrics.items()}
+    rows: _Rows, metrics: Mapping[str, MetricConfig], interval: Interval, as_of: dt.date
+) -> dict[str, Column]:
+    """Every metric of one source and window, each a value per account code."""
+    window = rows.valid & _in_interval(rows.frame, rows.data, interval)
+    return {
+        name: _reduce(rows, name, m, window & rows.masks.get(m.where, f"metrics.{name}.where"), as_of)
+        for name, m in metrics.items()
+    }
 
 
-def _nps_inputs(
-    frame: pd.DataFrame, data: SourceData, name: str, m: MetricConfig, rows: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Per-row 0/1 columns of an nps metric: answered (`:n`), promoter (`:p`), detractor (`:d`).
-    Scores outside 0..10 are a DataError: another scale read as NPS would be silently wrong."""
-    score = _numeric(frame, data.name, name, str(m.field), "nps").to_numpy()
-    answered = rows & ~np.isnan(score)
+def _reduce(rows: _Rows, name: str, m: MetricConfig, selected: np.ndarray, as_of: dt.date) -> Column:
+    """One metric's value per account code from its selected rows (in the window, matching
+    `where`); count-like aggregates are 0 where no row is selected, the others NaN."""
+    if m.agg == "count":
+        return rows.count(selected)
+    if m.agg == "share":
+        n = rows.count(selected)
+        k = rows.count(selected & rows.masks.get(m.of_rows, f"metrics.{name}.of_rows"))
+        return _ratio(k, n)
+    if m.agg == "days_since":
+        latest = rows.latest(selected).astype("datetime64[D]")
+        days = (np.datetime64(as_of, "D") - latest).astype("float64")
+        days[np.isnat(latest)] = np.nan
+        return days
+    if m.agg in ("first", "last"):
+        return _first_or_last(rows, m, selected)
+    if m.agg == "nunique":
+        return rows.nunique(selected, str(m.field))
+    values = rows.numbers(str(m.field), name, str(m.agg))
+    present = selected & ~np.isnan(values)
+    if m.agg == "nps":
+        return _nps(rows, name, m, present, values)
+    if m.agg == "sum":
+        return rows.total(present, values)
+    if m.agg == "mean":
+        n = rows.count(present)
+        return _ratio(rows.total(present, values), n)
+    if m.agg == "median":
+        return rows.median(present, values)
+    return rows.extreme(present, values, str(m.agg))
+
+
+def _nps(rows: _Rows, name: str, m: MetricConfig, answered: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Net promoter score per account: promoters (9-10) minus detractors (0-6), in percent of
+    the answers. Scores outside 0..10 are a DataError: another scale read as NPS would be
+    silently wrong."""
     outside = answered & ((score < 0) | (score > 10))
     if outside.any():
         raise DataError(
             f"metric {name!r}: agg nps needs scores from 0 to 10, but column {m.field!r} of source "
-            f"{data.name!r} has {int(outside.sum())} outside that range",
+            f"{rows.data.name!r} has {int(outside.sum())} outside that range",
             [
                 Problem(
                     f"e.g. {sorted(set(score[outside].tolist()))[:5]}",
@@ -215,20 +286,29 @@ def _nps_inputs(
                 )
             ],
         )
-    return {
-        f"{name}:n": answered.astype("int64"),
-        f"{name}:p": (answered & (score >= 9)).astype("int64"),
-        f"{name}:d": (answered & (score <= 6)).astype("int64"),
-    }
+    n = rows.count(answered)
+    net = rows.count(answered & (score >= 9)) - rows.count(answered & (score <= 6))
+    return _ratio(100.0 * net, n)
 
 
-def _at_edge_time(values: pd.Series, times: pd.Series, codes: np.ndarray, rows: np.ndarray, agg: str) -> pd.Series:
-    """`values` of the rows at each account's earliest (`first`) or latest (`last`) time among
-    `rows` with a value, others missing. Rows tied at that time are then reduced by min (first)
-    or max (last) of the value, so the result depends neither on row order nor on other metrics."""
-    when = times.where(rows & values.notna().to_numpy())
-    edge = when.groupby(codes).transform("min" if agg == "first" else "max")
-    return values.where(when == edge)
+def _first_or_last(rows: _Rows, m: MetricConfig, selected: np.ndarray) -> ExtensionArray:
+    """The field's value at each account's earliest (`first`) or latest (`last`) time among
+    the selected rows with a value. Rows tied at that time are reduced by min (first) or max
+    (last) of the value, so the result depends neither on row order nor on other metrics."""
+    assert rows.data.time is not None
+    values, times = rows.frame[str(m.field)], rows.frame[rows.data.time]
+    when = times.where(selected & values.notna().to_numpy())
+    edge = when.groupby(rows.codes).transform("min" if m.agg == "first" else "max")
+    at_edge = (when == edge).to_numpy()
+    picked = values[at_edge].groupby(rows.codes[at_edge]).agg("min" if m.agg == "first" else "max")
+    out: ExtensionArray = picked.reindex(pd.RangeIndex(rows.size)).array
+    return out
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator per account, NaN where the denominator is 0."""
+    out: np.ndarray = np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=denominator > 0)
+    return out
 
 
 def _in_interval(frame: pd.DataFrame, data: SourceData, interval: Interval) -> np.ndarray:
@@ -238,30 +318,15 @@ def _in_interval(frame: pd.DataFrame, data: SourceData, interval: Interval) -> n
     return ((times >= interval[0]) & (times < interval[1])).to_numpy()
 
 
-def _finish(grouped: pd.DataFrame, name: str, m: MetricConfig, index: pd.Index, as_of: dt.date) -> pd.Series:
-    """Turn the raw grouped columns of one metric into its per-account value."""
-    if m.agg == "nps":
-        n, p, d = (grouped[f"{name}:{k}"] for k in "npd")
-        value = (100.0 * (p - d) / n.where(n > 0)).reindex(index)
-    elif m.agg == "share":
-        n, k = grouped[f"{name}:n"], grouped[f"{name}:k"]
-        value = (k / n.where(n > 0)).reindex(index)
-    elif m.agg == "days_since":
-        latest = grouped[name].dt.normalize()
-        value = ((pd.Timestamp(as_of) - latest).dt.days.astype("float64")).reindex(index)
-    else:
-        value = grouped[name].reindex(index)
-        if m.agg in COUNT_LIKE:
-            value = value.fillna(0).astype("float64")
-    return value.rename(name)
-
-
-def _value_column(frame: pd.DataFrame, data: SourceData, name: str, m: MetricConfig, index: pd.Index) -> pd.Series:
-    keys = frame[data.key]
-    duplicated = keys[keys.duplicated()].unique()
-    if len(duplicated):
+def _value_column(rows: _Rows, name: str, m: MetricConfig, keys: pd.Index) -> ExtensionArray:
+    """The field's value per account code, from the one row each account may have."""
+    positions = np.flatnonzero(rows.valid)
+    codes = rows.codes[positions]
+    repeats = np.bincount(codes, minlength=rows.size) > 1
+    if repeats.any():
+        duplicated = keys[repeats]
         raise DataError(
-            f"metric {name!r}: agg value needs one row per account, but source {data.name!r} has several",
+            f"metric {name!r}: agg value needs one row per account, but source {rows.data.name!r} has several",
             [
                 Problem(
                     f"{len(duplicated)} key(s) repeat, e.g. {list(duplicated[:5])}",
@@ -270,28 +335,20 @@ def _value_column(frame: pd.DataFrame, data: SourceData, name: str, m: MetricCon
                 )
             ],
         )
-    return pd.Series(frame[str(m.field)].to_numpy(), index=pd.Index(keys, name="account_id")).reindex(index)
+    values = rows.frame[str(m.field)].iloc[positions]
+    out: ExtensionArray = values.set_axis(codes).reindex(pd.RangeIndex(rows.size)).array
+    return out
 
 
-def _growth(
-    frame: pd.DataFrame,
-    codes: np.ndarray,
-    index: pd.Index,
-    masks: _MaskCache,
-    data: SourceData,
-    name: str,
-    m: MetricConfig,
-    as_of: dt.date,
-) -> pd.Series:
+def _growth(rows: _Rows, name: str, m: MetricConfig, as_of: dt.date) -> np.ndarray:
     """Change of the inner aggregate over the window against the window before it, as a fraction."""
     assert m.of is not None
     field = None if m.of.agg == "count" else m.of.field  # count takes no field
     inner = MetricConfig(source=m.source, agg=m.of.agg, field=field, where=m.where, window=m.window)
-    current = _grouped_pass(frame, codes, index, masks, data, {name: inner}, window_interval(m.window, as_of), as_of)[
-        name
-    ]
-    previous = _grouped_pass(
-        frame, codes, index, masks, data, {name: inner}, window_interval(m.window, as_of, periods_back=1), as_of
-    )[name]
-    base = previous.where(previous != 0)
-    return ((current - previous) / base.abs()).rename(name)
+    current, previous = (
+        np.asarray(_grouped_pass(rows, {name: inner}, window_interval(m.window, as_of, back), as_of)[name], "float64")
+        for back in (0, 1)
+    )
+    base = np.where(previous != 0, np.abs(previous), np.nan)
+    change: np.ndarray = (current - previous) / base
+    return change

@@ -83,3 +83,30 @@ def _suffixes(ids: pd.Series) -> np.ndarray:
     bits = (upper * (1 << np.arange(5))).sum(axis=2)
     suffixes: np.ndarray = SF_ALPHABET[bits].view("S3").ravel().astype(str)
     return suffixes
+
+
+def coded_keys(values: pd.Series, transforms: Sequence[str]) -> tuple[pd.Series, np.ndarray]:
+    """`checked_keys` computed once per distinct value rather than per row: the keys as a
+    Categorical with sorted text categories (missing where empty), and the per-row mask of
+    bad Salesforce ids."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        raw_codes = values.cat.codes.to_numpy().astype(np.int64)
+        distinct = pd.Series(values.cat.categories)
+    else:
+        raw_codes, uniques = pd.factorize(values)
+        distinct = pd.Series(uniques)
+    text, bad = checked_keys(distinct, transforms)
+    codes_of_distinct, categories = pd.factorize(text, sort=True)
+    codes = np.append(codes_of_distinct, -1)[raw_codes]  # code -1 (missing) picks the appended -1
+    bad_rows = np.append(bad.to_numpy(dtype=bool), False)[raw_codes]
+    keys = pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=values.index, name=values.name)
+    return keys, bad_rows
+
+
+def key_codes(keys: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes of account keys (-1 where missing) and the sorted distinct keys they
+    index: a Categorical's own codes (as sources read them), else a sorted factorization."""
+    if isinstance(keys.dtype, pd.CategoricalDtype) and keys.cat.categories.is_monotonic_increasing:
+        return keys.cat.codes.to_numpy().astype(np.int64), pd.Index(keys.cat.categories, name="account_id")
+    codes, uniques = pd.factorize(keys, sort=True)
+    return codes.astype(np.int64), pd.Index(uniques, name="account_id")

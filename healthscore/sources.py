@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from healthscore.coerce import apply_types
 from healthscore.config import Config
 from healthscore.errors import DataError, InputMissingError, Problem
-from healthscore.keys import checked_keys
+from healthscore.keys import coded_keys
 from healthscore.models import SourceConfig
 from healthscore.presets import derive_columns, derived_inputs, lowercase_columns, renames_for, with_preset
 from healthscore.readers import FOOTER_LINE, REPORT_FOOTER, FileFrame, file_format, is_footer, read_file
@@ -160,7 +161,7 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
                 Problem(f"{path.name} has a header but no data rows: source {name!r} gets none from it", str(path))
             )
         frames.append(frame)
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame = _concat(frames, source.key, as_text=keep_all)
     rejected = pd.concat(rejects, ignore_index=True)
     _check_reject_share(name, own, rejected, sum(f.rows for f in files))
     frame = _dedupe(frame, source, dropped)
@@ -171,6 +172,18 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
     data = SourceData(name, frame, source.key, source.time, files, notes, rejected, dict(+dropped))
     data.warnings += _reject_warnings(data)
     return data
+
+
+def _concat(frames: list[pd.DataFrame], key: str, as_text: bool) -> pd.DataFrame:
+    """The files' rows as one frame, the key Categorical across all of them (one set of
+    categories), or plain text when `as_text` (the accounts, whose keys become the index)."""
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if as_text:
+        frame[key] = frame[key].astype("str")
+    elif len(frames) > 1:
+        keys = union_categoricals([f[key] for f in frames], sort_categories=True)
+        frame[key] = pd.Series(keys, index=frame.index)
+    return frame
 
 
 def _with_partitions(frame: pd.DataFrame, path: Path, root: Path) -> pd.DataFrame:
@@ -185,6 +198,9 @@ def _with_partitions(frame: pd.DataFrame, path: Path, root: Path) -> pd.DataFram
     return frame
 
 
+REASONS = (None, EMPTY_KEY, BAD_ID, NO_TIME)
+
+
 def _screen_rows(
     frame: pd.DataFrame, read: FileFrame, source: SourceConfig, keep_time: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -192,23 +208,29 @@ def _screen_rows(
     (dropped, counted in `read.dropped`), empty keys, Salesforce ids with a wrong checksum
     suffix, and (unless `keep_time`) rows without a time. Returns the rows kept and the
     rejected rows (line, reason, raw)."""
-    keys, bad_ids = checked_keys(frame[source.key], source.key_transform)
-    no_key = keys.isna().to_numpy()
-    footer = np.array(keys.str.fullmatch(REPORT_FOOTER).fillna(False), dtype=bool)  # in the key's column
+    keys, bad_ids = coded_keys(frame[source.key], source.key_transform)
+    codes = keys.cat.codes.to_numpy()
+    no_key = codes < 0
+    footer_keys = np.append(pd.Series(keys.cat.categories).str.fullmatch(REPORT_FOOTER).to_numpy(dtype=bool), False)
+    footer = footer_keys[codes]  # in the key's column, checked once per distinct key
     if no_key.any():
         footer[no_key] = _footer_rows(frame.loc[no_key])
     if footer.any():
         read.dropped[FOOTER_LINE] += int(footer.sum())
-    reasons = pd.Series(None, index=frame.index, dtype="object")
-    reasons[no_key & ~footer] = EMPTY_KEY
-    reasons[~no_key & bad_ids.to_numpy()] = BAD_ID
+    reason = np.zeros(len(frame), dtype=np.int8)  # an index into REASONS; 0 is none
+    reason[no_key & ~footer] = 1
+    reason[~no_key & bad_ids] = 2
     if source.time and not keep_time:
-        reasons[reasons.isna() & ~footer & frame[source.time].isna()] = NO_TIME
+        reason[(reason == 0) & ~footer & frame[source.time].isna().to_numpy()] = 3
     frame[source.key] = keys
-    out = reasons.notna().to_numpy()
+    out = reason > 0
     positions = np.flatnonzero(out)
     rejected = pd.DataFrame(
-        {"line": frame[LINE].to_numpy()[positions], "reason": reasons.to_numpy()[positions], "raw": read.raw(positions)}
+        {
+            "line": frame[LINE].to_numpy()[positions],
+            "reason": np.array(REASONS, dtype=object)[reason[positions]],
+            "raw": read.raw(positions) if len(positions) else [],
+        }
     )
     drop = out | footer
     return (frame.loc[~drop].reset_index(drop=True) if drop.any() else frame), rejected
