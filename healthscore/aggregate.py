@@ -120,7 +120,7 @@ class _MaskCache:
             return np.ones(len(self.frame), dtype=bool)
         if text not in self.cache:
             expression: Expression = parse(text)
-            columns = {c: self.frame[c] for c in expression.names if c in self.frame.columns}
+            columns = {c: _as_text(self.frame[c]) for c in expression.names if c in self.frame.columns}
             try:
                 self.cache[text] = predicate(expression, columns, self.frame.index).to_numpy(dtype=bool)
             except DataError as exc:
@@ -129,6 +129,12 @@ class _MaskCache:
                     exc.message, [*exc.problems, Problem(f"in source {self.source!r}", where, hint)]
                 ) from None
         return self.cache[text]
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """A Categorical column (the account key, as sources read it) as plain text, which
+    expressions compare; any other column as it is."""
+    return column.astype("str") if isinstance(column.dtype, pd.CategoricalDtype) else column
 
 
 def _numeric(frame: pd.DataFrame, source: str, metric: str, field: str, agg: str) -> pd.Series:
@@ -161,25 +167,12 @@ class _Rows:
         self.frame, self.codes, self.size, self.masks, self.data = frame, codes, size, masks, data
         self.valid = codes >= 0
         self._numbers: dict[str, np.ndarray] = {}
-        self._distinct: dict[str, tuple[np.ndarray, int]] = {}
 
     def numbers(self, field: str, metric: str, agg: str) -> np.ndarray:
         """The field as float64 (NaN where missing); a DataError for text and dates."""
         if field not in self._numbers:
             self._numbers[field] = _numeric(self.frame, self.data.name, metric, field, agg).to_numpy(dtype="float64")
         return self._numbers[field]
-
-    def distinct(self, field: str) -> tuple[np.ndarray, int]:
-        """Codes of the field's distinct values (-1 where missing), and how many there are."""
-        if field not in self._distinct:
-            values = self.frame[field]
-            if isinstance(values.dtype, pd.CategoricalDtype):
-                codes, n = values.cat.codes.to_numpy().astype(np.int64), len(values.cat.categories)
-            else:
-                codes, uniques = pd.factorize(values)
-                n = len(uniques)
-            self._distinct[field] = codes, n
-        return self._distinct[field]
 
     def count(self, selected: np.ndarray) -> np.ndarray:
         """Selected rows per account, as floats."""
@@ -211,10 +204,16 @@ class _Rows:
         return out
 
     def nunique(self, selected: np.ndarray, field: str) -> np.ndarray:
-        """Distinct non-missing values of the field per account: distinct (account, value) pairs."""
-        values, n = self.distinct(field)
-        picked = selected & (values >= 0)
-        pairs = pd.unique(self.codes[picked] * max(n, 1) + values[picked])
+        """Distinct non-missing values of the field per account: the distinct (account, value)
+        pairs, the values coded among the selected rows only (a window holds a fraction)."""
+        column = self.frame[field]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            values, n = column.cat.codes.to_numpy()[selected], len(column.cat.categories)
+        else:
+            values, uniques = pd.factorize(column[selected])
+            n = len(uniques)
+        codes, known = self.codes[selected], values >= 0
+        pairs = pd.unique(codes[known] * max(n, 1) + values[known])
         return np.bincount(pairs // max(n, 1), minlength=self.size).astype("float64")
 
     def latest(self, selected: np.ndarray) -> np.ndarray:

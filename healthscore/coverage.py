@@ -16,11 +16,13 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from healthscore.aggregate import cutoff_of, source_metrics, window_interval
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
+from healthscore.keys import among, key_codes
 from healthscore.models import MetricConfig
 from healthscore.sources import SourceData
 from healthscore.validate_report import Issue, KeyFacts, ValidationWarning, WindowCoverage
@@ -241,12 +243,14 @@ def key_facts(data: SourceData, accounts: SourceData | None, is_accounts: bool) 
         return KeyFacts(distinct, distinct, len(keys), len(keys), data.rows_without_key, int(repeated.nunique()))
     if accounts is None:
         return None
-    matched = keys.isin(pd.Index(accounts.frame[accounts.key]))
+    codes, seen = key_codes(keys)
+    rows = np.bincount(codes[codes >= 0], minlength=len(seen))
+    matched = among(seen, pd.Index(accounts.frame[accounts.key])) & (rows > 0)
     return KeyFacts(
-        keys=int(keys.nunique()),
-        matched_keys=int(keys[matched].nunique()),
+        keys=int((rows > 0).sum()),
+        matched_keys=int(matched.sum()),
         rows=len(keys),
-        matched_rows=int(matched.sum()),
+        matched_rows=int(rows[matched].sum()),
         blank_keys=data.rows_without_key,
     )
 
@@ -256,7 +260,7 @@ def key_facts_of_counts(key_rows: pd.Series, accounts: SourceData | None, blank_
     indexed by key); None when the accounts could not be read."""
     if accounts is None:
         return None
-    matched = key_rows.index.isin(pd.Index(accounts.frame[accounts.key]))
+    matched = among(key_rows.index, pd.Index(accounts.frame[accounts.key]))
     return KeyFacts(
         keys=len(key_rows),
         matched_keys=int(matched.sum()),

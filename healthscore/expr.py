@@ -306,6 +306,12 @@ class _Compiler:
         tests = [_COMPARE[type(op)] for op in tree.ops]
         operands = [self.compile(tree.left), *map(self.compile, tree.comparators)]
 
+        texts = [isinstance(t, ast.Constant) and isinstance(t.value, str) for t in (tree.left, *tree.comparators)]
+        if len(tests) == 1 and sum(texts) == 1:  # column OP 'text': compared in place, not as two columns
+            at = texts.index(True)
+            value = str(cast(ast.Constant, (tree.left, *tree.comparators)[at]).value)
+            return self.node(tree, self.text_test(tests[0], operands, at, value))
+
         def run(ctx: _Ctx) -> pd.Series:
             values = [operand.run(ctx) for operand in operands]
             hits = [
@@ -315,6 +321,23 @@ class _Compiler:
             return _bools(reduce(operator.and_, hits), ctx)
 
         return self.node(tree, run)
+
+    def text_test(
+        self, test: Callable[[Any, Any], Any], operands: list[_Node], at: int, text: str
+    ) -> Callable[[_Ctx], pd.Series]:
+        """A comparison with the text constant `text` (operand `at`): a text column is compared
+        with the text itself (in place, in Arrow); anything else as `_compare` does."""
+        other_node = operands[1 - at]
+
+        def run(ctx: _Ctx) -> pd.Series:
+            other = other_node.run(ctx)
+            if _kind(other) != TEXT:
+                a, b = (operand.run(ctx) for operand in operands)
+                return _bools(_compare(test, a, b, operands[0].label, operands[1].label), ctx)
+            hits = test(text, other) if at == 0 else test(other, text)
+            return _bools(np.asarray(hits, dtype=bool) & other.notna().to_numpy(), ctx)
+
+        return run
 
     def membership(self, tree: ast.Compare) -> _Node:
         box = tree.comparators[0]

@@ -14,6 +14,7 @@ import pandas as pd
 
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
+from healthscore.keys import among, key_codes
 from healthscore.sources import FILE, LINE, SourceData
 
 EXAMPLES = 5
@@ -80,8 +81,9 @@ def join_metrics(
     joins: dict[str, SourceJoin] = {}
     for name, values in aggregated.items():
         joins[name] = _join_stats(name, sources[name], spine.index)
+        aligned = values.reindex(spine.index)  # the keys looked up once per source
         for metric in values.columns:
-            raw[metric] = values[metric].reindex(spine.index)
+            raw[metric] = aligned[metric]
     for name in config.metrics:
         if name not in raw.columns:
             raw[name] = pd.Series(float("nan"), index=spine.index)  # expr metrics, filled in later
@@ -94,11 +96,13 @@ def join_metrics(
 def _join_stats(name: str, data: SourceData, accounts: pd.Index) -> SourceJoin:
     """How the source's keys meet the spine: each distinct key looked up once (the source's
     rows are factorized to codes, not matched one by one)."""
-    codes, uniques = pd.factorize(data.frame[data.key])
+    codes, keys = key_codes(data.frame[data.key])
     present = codes >= 0
-    rows_per_key = np.bincount(codes[present], minlength=len(uniques))
-    unmatched = ~pd.Index(uniques).isin(accounts)
+    rows_per_key = np.bincount(codes[present], minlength=len(keys))
+    uniques = keys[rows_per_key > 0]
+    rows_per_key = rows_per_key[rows_per_key > 0]
+    unmatched = ~among(uniques, accounts)
     unmatched_rows = int(rows_per_key[unmatched].sum()) + int((~present).sum())  # a missing key matches nothing
-    examples = tuple(sorted(pd.Index(uniques)[unmatched].tolist())[:EXAMPLES])
+    examples = tuple(sorted(uniques[unmatched].tolist())[:EXAMPLES])
     distinct, unmatched_keys = len(uniques), int(unmatched.sum())
     return SourceJoin(name, distinct, distinct - unmatched_keys, unmatched_keys, unmatched_rows, examples)

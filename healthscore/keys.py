@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 SF_ALPHABET = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", dtype=np.uint8)
 
@@ -110,3 +112,13 @@ def key_codes(keys: pd.Series) -> tuple[np.ndarray, pd.Index]:
         return keys.cat.codes.to_numpy().astype(np.int64), pd.Index(keys.cat.categories, name="account_id")
     codes, uniques = pd.factorize(keys, sort=True)
     return codes.astype(np.int64), pd.Index(uniques, name="account_id")
+
+
+def among(values: pd.Index, known: pd.Index) -> np.ndarray:
+    """A mask of the text keys `values` found among `known`, hashed once in Arrow (pandas'
+    `isin` on Arrow text turns every known key into a Python object first)."""
+    found = pc.is_in(
+        pa.array(values.astype("str"), type=pa.string()), value_set=pa.array(known.astype("str"), type=pa.string())
+    )
+    mask: np.ndarray = found.to_numpy(zero_copy_only=False).astype(bool)
+    return mask

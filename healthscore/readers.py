@@ -56,6 +56,16 @@ TOO_FEW, TOO_MANY, MALFORMED_JSON = "too few fields", "too many fields", "malfor
 FOOTER_LINE, REPEATED_HEADER = "report footer", "repeated header row"
 
 MissingColumns = Callable[[list[str]], list[str]]
+Select = Callable[[list[str]], tuple[list[str], str | None]]
+"""Of a file's headers, those to read (in file order) and the one holding the account key
+(read dictionary-encoded, so it becomes a Categorical coded once per distinct key)."""
+
+
+def select_all(headers: list[str]) -> tuple[list[str], str | None]:
+    """The default selection: every column, no key column known."""
+    return headers, None
+
+
 # what pandas, pyarrow, openpyxl and the json module raise on a damaged or hostile file
 UNREADABLE = (
     ValueError,  # pandas ParserError / EmptyDataError, json, UnicodeError
@@ -105,9 +115,12 @@ def clean_names(names: Iterable[object]) -> list[str]:
     return [str(n).replace("\ufeff", "").strip() for n in names]
 
 
-def read_file(path: Path, raw: bytes, source: SourceConfig, name: str, missing: MissingColumns) -> FileFrame:
+def read_file(
+    path: Path, raw: bytes, source: SourceConfig, name: str, missing: MissingColumns, select: Select = select_all
+) -> FileFrame:
     """Read one file of a source; `missing(names)` says which expected columns a header
-    lacks (used to confirm the delimiter). Raises DataError / InputMissingError."""
+    lacks (used to confirm the delimiter), `select(names)` which columns to read (Parquet
+    reads no others). Raises DataError / InputMissingError."""
     if is_gzip(path):
         raw = gunzip(raw, path, name)
     if is_empty(raw):
@@ -122,7 +135,7 @@ def read_file(path: Path, raw: bytes, source: SourceConfig, name: str, missing: 
         if fmt == "jsonl":
             return read_jsonl(path, raw, source, name)
         if fmt == "parquet":
-            return read_parquet(path, raw, name)
+            return read_parquet(path, raw, name, select)
         return read_xlsx(path, raw, source, name)
     except UNREADABLE as exc:  # the parsers' own errors on damaged files, as one DataError
         raise DataError(
@@ -462,10 +475,19 @@ def _arrow_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def read_parquet(path: Path, raw: bytes, name: str) -> FileFrame:
-    """A Parquet file; a truncated or non-Parquet file is a DataError naming it."""
+def read_parquet(path: Path, raw: bytes, name: str, select: Select = select_all) -> FileFrame:
+    """A Parquet file, only the columns `select` picks (a text key dictionary-encoded); a
+    truncated or non-Parquet file is a DataError naming it."""
     try:
-        table = pq.read_table(io.BytesIO(raw))
+        schema = pq.read_schema(io.BytesIO(raw))
+        headers = clean_names(schema.names)
+        keep, key = select(headers) if len(set(headers)) == len(headers) else select_all(headers)
+        picked = [i for i, h in enumerate(headers) if h in set(keep)]
+        text = (pa.types.is_string(t) or pa.types.is_large_string(t) for t in schema.types)
+        dictionary = [
+            schema.names[i] for i, (h, is_text) in enumerate(zip(headers, text, strict=True)) if is_text and h == key
+        ]
+        table = pq.read_table(io.BytesIO(raw), columns=[schema.names[i] for i in picked], read_dictionary=dictionary)
         table.validate(full=True)  # text that is not UTF-8 fails here, not later
         frame = _arrow_frame(table)
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -473,7 +495,7 @@ def read_parquet(path: Path, raw: bytes, name: str) -> FileFrame:
             f"source {name!r}: {path} is an incomplete or invalid parquet file",
             [Problem(_first_line(exc), str(path), "re-export it; a copy may have been cut short")],
         ) from None
-    frame.columns = pd.Index(clean_names(list(frame.columns)), dtype=object)
+    frame.columns = pd.Index([headers[i] for i in picked], dtype=object)
     return FileFrame(frame, np.arange(1, len(frame) + 1, dtype=np.int64), _row_json(frame))
 
 

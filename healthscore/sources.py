@@ -142,7 +142,13 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
             renames = renames_for(source, names)
             return sorted(required - {renames.get(n, n) for n in names})
 
-        read = read_file(path, raw, source, name, missing)
+        def select(names: list[str]) -> tuple[list[str], str | None]:
+            renames = renames_for(source, names)
+            keys = [n for n in names if renames.get(n, n) == source.key]
+            keep = names if needed is None or keep_all else [n for n in names if renames.get(n, n) in wanted]
+            return keep, keys[0] if len(keys) == 1 and not keep_all else None
+
+        read = read_file(path, raw, source, name, missing, select)
         frame = read.frame.rename(columns=renames_for(source, [str(c) for c in read.frame.columns]))
         frame = _with_partitions(frame, path, root)
         _check_columns(frame, path, name, required, whole=needed is None or keep_all, delimiter=read.delimiter)
