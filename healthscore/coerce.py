@@ -182,14 +182,34 @@ def _to_datetime(values: pd.Series, source: SourceConfig, date_only: bool) -> tu
         text = values.astype("str").str.strip().where(values.notna())
         values = values.where(text != "")  # a blank cell is a missing time, not a bad one
         fmt = None if source.date_format.upper() == "ISO8601" else source.date_format
+        quick = _iso_times_quickly(text.where(text != "")) if fmt is None else None
         try:
-            parsed = pd.to_datetime(text, format=fmt or "ISO8601", utc=True, errors="coerce")
+            parsed = (
+                quick
+                if quick is not None
+                else pd.to_datetime(text, format=fmt or "ISO8601", utc=True, errors="coerce", cache=False)
+            )
         except (ValueError, TypeError):
             parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
     parsed = parsed.dt.tz_convert(None)
     if date_only:
         parsed = parsed.dt.normalize()
     return parsed, values.notna() & parsed.isna()
+
+
+def _iso_times_quickly(text: pd.Series) -> pd.Series | None:
+    """ISO 8601 text parsed by Arrow (in C++, some 10x faster than pandas) when every value
+    has a zone offset, or none has (then taken as UTC); None for anything else (a date
+    without a time, mixed forms, nanoseconds), for pandas to parse and to report."""
+    array = pa.array(text, type=pa.large_string())
+    for target in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):
+        try:
+            parsed = pc.cast(array, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        utc = pc.cast(parsed, pa.timestamp("us")) if target.tz else parsed  # the instants, in UTC
+        return pd.Series(utc.to_numpy(zero_copy_only=False), index=text.index).dt.tz_localize("UTC")
+    return None
 
 
 def epoch_unit(numbers: pd.Series) -> str:

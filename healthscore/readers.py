@@ -174,6 +174,10 @@ def read_csv(path: Path, raw: bytes, source: SourceConfig, name: str, missing: M
                 )
             ],
         )
+    quick = _read_csv_quickly(data, source, skipped, missing)
+    if quick is not None:
+        quick.notes = notes
+        return drop_repeated_headers(quick, list(quick.frame.columns))
     delimiter, records, names = _choose_delimiter(data, source, skipped, missing)
     header_rows = min(source.header_rows, len(records))
     body = Records(*(a[header_rows:] for a in (records.starts, records.ends, records.lines, records.fields)))
@@ -222,6 +226,47 @@ def _fallback_note(decoded: Decoded, path: Path, name: str) -> list[Problem]:
             "silence this, or the file's real encoding",
         )
     ]
+
+
+def _read_csv_quickly(data: bytes, source: SourceConfig, skipped: int, missing: MissingColumns) -> FileFrame | None:
+    """A well-formed file read by pyarrow alone, without the record scan: one header line
+    with every expected column and no blank name, then one record per line, each exactly
+    as wide as the header (so nothing is ragged, blank or a footer). None for anything
+    else, which the scan then reads and explains."""
+    end = data.find(b"\n")
+    header = data[: end if end >= 0 else len(data)].rstrip(b"\r")
+    if source.header_rows != 1 or end < 0 or not header.strip() or header.count(b'"') % 2:
+        return None
+    line = Records(*(np.array([v], dtype=np.int64) for v in (0, len(header), skipped + 1, 0)))
+    sample = data[:65536].decode("utf-8", errors="ignore")
+    candidates = [source.delimiter] if source.delimiter != "auto" else delimiter_ranking(sample)
+    for delimiter in candidates:
+        names = _split_record(header, line, 0, delimiter)
+        if not missing(names):
+            break
+    else:
+        return None
+    body = data[end + 1 :]
+    if len(names) < 2 or "" in names or not body:
+        return None
+    lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    frame = _parse_rows_quickly(body, delimiter, len(names), source)
+    if frame is None or len(frame) != lines:  # blank lines, or line breaks inside quotes
+        return None
+    frame.columns = pd.Index(names)
+    numbers = np.arange(skipped + 2, skipped + 2 + lines, dtype=np.int64)
+    return FileFrame(frame, numbers, lambda positions: line_texts(body, positions), delimiter=delimiter)
+
+
+def line_texts(body: bytes, positions: np.ndarray) -> list[str]:
+    """The raw text of the given lines (0-based) of text holding one record a line."""
+    if len(positions) == 0:
+        return []
+    breaks = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == ord("\n"))
+    starts = np.concatenate(([0], breaks + 1))
+    ends = np.concatenate((breaks, [len(body)]))
+    texts = (body[starts[i] : ends[i]].decode("utf-8", errors="replace") for i in positions)
+    return [text.removesuffix("\r") for text in texts]
 
 
 def _choose_delimiter(
