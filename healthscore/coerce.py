@@ -202,6 +202,8 @@ def _iso_times_quickly(text: pd.Series) -> pd.Series | None:
     has a zone offset, or none has (then taken as UTC); None for anything else (a date
     without a time, mixed forms, nanoseconds), for pandas to parse and to report."""
     array = pa.array(text, type=pa.large_string())
+    if array.null_count == len(array):  # nothing to parse: pandas decides the dtype
+        return None
     for target in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):
         try:
             parsed = pc.cast(array, target)

@@ -335,7 +335,7 @@ class _Compiler:
                 a, b = (operand.run(ctx) for operand in operands)
                 return _bools(_compare(test, a, b, operands[0].label, operands[1].label), ctx)
             hits = test(text, other) if at == 0 else test(other, text)
-            return _bools(np.asarray(hits, dtype=bool) & other.notna().to_numpy(), ctx)
+            return _bools(hits.to_numpy(dtype=bool, na_value=False) & other.notna().to_numpy(), ctx)
 
         return run
 

@@ -94,8 +94,8 @@ def coded_keys(values: pd.Series, transforms: Sequence[str]) -> tuple[pd.Series,
     if isinstance(values.dtype, pd.CategoricalDtype):
         raw_codes = values.cat.codes.to_numpy().astype(np.int64)
         distinct = pd.Series(values.cat.categories)
-    else:
-        raw_codes, uniques = pd.factorize(values)
+    else:  # mixed values (1, 1.0, True in one JSON column) as text first: factorize would merge them
+        raw_codes, uniques = pd.factorize(key_to_text(values) if pd.api.types.is_object_dtype(values.dtype) else values)
         distinct = pd.Series(uniques)
     text, bad = checked_keys(distinct, transforms)
     codes_of_distinct, categories = pd.factorize(text, sort=True)

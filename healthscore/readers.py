@@ -251,11 +251,18 @@ def _read_csv_quickly(data: bytes, source: SourceConfig, skipped: int, missing: 
         return None
     lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
     frame = _parse_rows_quickly(body, delimiter, len(names), source)
-    if frame is None or len(frame) != lines:  # blank lines, or line breaks inside quotes
+    if frame is None or len(frame) != lines or _holds_quotes(frame):  # blank lines, breaks or quotes in values
         return None
     frame.columns = pd.Index(names)
     numbers = np.arange(skipped + 2, skipped + 2 + lines, dtype=np.int64)
     return FileFrame(frame, numbers, lambda positions: line_texts(body, positions), delimiter=delimiter)
+
+
+def _holds_quotes(frame: pd.DataFrame) -> bool:
+    """True when a parsed value holds a double quote: an escaped one, or a quote inside an
+    unquoted field (an inch mark in `12" screen`), which pyarrow keeps as it is while the
+    record scan pairs it with the next one. Such files take the scan."""
+    return any(bool(frame[c].str.contains('"', regex=False).any()) for c in frame.columns)
 
 
 def line_texts(body: bytes, positions: np.ndarray) -> list[str]:
