@@ -110,6 +110,8 @@ def key_codes(keys: pd.Series) -> tuple[np.ndarray, pd.Index]:
     index: a Categorical's own codes (as sources read them), else a sorted factorization."""
     if isinstance(keys.dtype, pd.CategoricalDtype) and keys.cat.categories.is_monotonic_increasing:
         return keys.cat.codes.to_numpy().astype(np.int64), pd.Index(keys.cat.categories, name="account_id")
+    if isinstance(keys.dtype, pd.CategoricalDtype):  # unsorted categories: sort the text, not their order
+        keys = keys.astype("str")
     codes, uniques = pd.factorize(keys, sort=True)
     return codes.astype(np.int64), pd.Index(uniques, name="account_id")
 
