@@ -224,10 +224,10 @@ def _screen_rows(
     if footer.any():
         read.dropped[FOOTER_LINE] += int(footer.sum())
     reason = np.zeros(len(frame), dtype=np.int8)  # an index into REASONS; 0 is none
-    reason[no_key & ~footer] = 1
-    reason[~no_key & bad_ids] = 2
+    reason[no_key & ~footer] = REASONS.index(EMPTY_KEY)
+    reason[~no_key & bad_ids] = REASONS.index(BAD_ID)
     if source.time and not keep_time:
-        reason[(reason == 0) & ~footer & frame[source.time].isna().to_numpy()] = 3
+        reason[(reason == 0) & ~footer & frame[source.time].isna().to_numpy()] = REASONS.index(NO_TIME)
     frame[source.key] = keys
     out = reason > 0
     positions = np.flatnonzero(out)
