@@ -18,14 +18,17 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandas.api.extensions import ExtensionArray
+from pandas.arrays import ArrowExtensionArray
 
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
 from healthscore.expr import Expression, parse, predicate
 from healthscore.keys import key_codes
 from healthscore.models import DURATION_RE, MetricConfig
-from healthscore.sources import FILE, LINE, SourceData
+from healthscore.sources import SourceData
 
 COUNT_LIKE = frozenset({"count", "sum", "nunique"})
 NUMERIC_AGGS = frozenset({"sum", "mean", "median", "min", "max", "nps"})
@@ -101,7 +104,7 @@ def _check_fields(data: SourceData, metrics: Mapping[str, MetricConfig]) -> None
     fields = {f for m in metrics.values() for f in (m.field, m.of.field if m.of else None) if f}
     absent = sorted(fields - set(data.frame.columns))
     if absent:
-        found = ", ".join(str(c) for c in data.frame.columns if c not in (FILE, LINE))
+        found = ", ".join(str(c) for c in data.frame.columns)
         raise DataError(
             f"source {data.name!r} lacks {len(absent)} column(s) its metrics use",
             [Problem(f"column {c!r} not found", f"source {data.name}", f"columns found: {found}") for c in absent],
@@ -209,6 +212,11 @@ class _Rows:
         column = self.frame[field]
         if isinstance(column.dtype, pd.CategoricalDtype):
             values, n = column.cat.codes.to_numpy()[selected], len(column.cat.categories)
+        elif isinstance(column.array, ArrowExtensionArray):  # filtered and hashed in Arrow
+            picked = pc.filter(column.array.__arrow_array__(), pa.array(selected))
+            coded = pc.dictionary_encode(picked).combine_chunks()  # missing values get a missing code
+            values = pc.fill_null(coded.indices, -1).to_numpy().astype(np.int64)
+            n = len(coded.dictionary)
         else:
             values, uniques = pd.factorize(column[selected])
             n = len(uniques)

@@ -6,7 +6,7 @@ run stops with the file, line, column and value, and how to fix it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from healthscore.errors import DataError, Problem
 from healthscore.models import SourceConfig
+from healthscore.origins import Origins
 
 TRUE_TOKENS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_TOKENS = frozenset({"false", "f", "no", "n", "0"})
@@ -29,7 +30,7 @@ def apply_types(
     frame: pd.DataFrame,
     types: Mapping[str, str],
     source: SourceConfig,
-    labels: Sequence[str],
+    origins: Origins,
     infer: bool,
     name: str = "",
 ) -> pd.DataFrame:
@@ -52,15 +53,15 @@ def apply_types(
             continue
         converted, bad = convert(frame[column], kind, source)
         if bad.any():
-            problems.append(_bad_values(frame, column, kind, bad, labels, source))
+            problems.append(_bad_values(frame, column, kind, bad, origins, source))
         else:
             frame[column] = converted
     if problems:
-        files = ", ".join(sorted({Path(label).name for label in labels}))
+        files = ", ".join(sorted({Path(label).name for label in origins.labels}))
         prefix = f"source {name!r}: " if name else ""
         raise DataError(f"{prefix}{len(problems)} column(s) of {files} hold values of the wrong type", problems)
     if infer:
-        skip = {*wanted, source.key, "_file", "_line"}
+        skip = {*wanted, source.key}
         for column in frame.columns:
             if column not in skip and _is_text(frame[column]):
                 number = _as_numbers(frame[column], source)
@@ -134,10 +135,25 @@ def _to_number(values: pd.Series, source: SourceConfig, units: bool = False) -> 
 def _plain_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The values written as plain decimal numbers, parsed (NaN elsewhere), and their mask."""
     text = pa.array(values.astype("str"), type=pa.large_string())
+    every = _all_numbers(text)
+    if every is not None:
+        return every, text.is_valid().to_numpy(zero_copy_only=False)
     plain = pc.fill_null(pc.match_substring_regex(text, PLAIN_NUMBER), False)
     parsed = pc.cast(pc.if_else(plain, text, pa.scalar(None, pa.large_string())), pa.float64())
     number = np.array(parsed.to_numpy(zero_copy_only=False), dtype="float64")  # writable: filled in later
     return number, np.asarray(plain.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _all_numbers(text: pa.Array) -> np.ndarray | None:
+    """The text parsed as float64 (NaN where missing) when every value is a finite decimal
+    number, the common case, by one cast without the pattern; None otherwise."""
+    try:
+        parsed = pc.cast(text, pa.float64())
+    except pa.ArrowInvalid:  # some value is not a number: `_plain_numbers` sorts them out
+        return None
+    number = np.array(parsed.to_numpy(zero_copy_only=False), dtype="float64")  # writable: filled in later
+    present = parsed.is_valid().to_numpy(zero_copy_only=False)
+    return number if np.isfinite(number[present]).all() else None  # "inf" and 1e999 are not values
 
 
 def _to_number_slowly(values: pd.Series, source: SourceConfig, units: bool) -> tuple[pd.Series, pd.Series]:
@@ -179,10 +195,14 @@ def _to_datetime(values: pd.Series, source: SourceConfig, date_only: bool) -> tu
         unit = epoch_unit(numbers)
         parsed = pd.to_datetime(exact, unit=unit, utc=True, errors="coerce")  # type: ignore[call-overload]
     else:
-        text = values.astype("str").str.strip().where(values.notna())
-        values = values.where(text != "")  # a blank cell is a missing time, not a bad one
         fmt = None if source.date_format.upper() == "ISO8601" else source.date_format
-        quick = _iso_times_quickly(text.where(text != "")) if fmt is None else None
+        text = values
+        # Arrow refuses padded or blank text: tried on the text as read, it saves the clean-up
+        quick = _iso_times_quickly(values) if fmt is None and isinstance(values.dtype, pd.StringDtype) else None
+        if quick is None:
+            text = values.astype("str").str.strip().where(values.notna())
+            values = values.where(text != "")  # a blank cell is a missing time, not a bad one
+            quick = _iso_times_quickly(text.where(text != "")) if fmt is None else None
         try:
             parsed = (
                 quick
@@ -244,13 +264,11 @@ def _date_hint(bad: pd.Series, source: SourceConfig) -> str:
 
 
 def _bad_values(
-    frame: pd.DataFrame, column: str, kind: str, bad: pd.Series, labels: Sequence[str], source: SourceConfig
+    frame: pd.DataFrame, column: str, kind: str, bad: pd.Series, origins: Origins, source: SourceConfig
 ) -> Problem:
-    rows = frame.loc[bad, [column, "_file", "_line"]].head(MAX_EXAMPLES)
-    examples = "; ".join(
-        f"{Path(labels[f]).name} line {line}: {value!r}"
-        for value, f, line in zip(rows[column], rows["_file"], rows["_line"], strict=True)
-    )
+    positions = np.flatnonzero(bad.to_numpy(dtype=bool))[:MAX_EXAMPLES]
+    values = frame[column].iloc[positions]
+    examples = "; ".join(f"{at}: {value!r}" for at, value in zip(origins.where(positions), values, strict=True))
     count = int(bad.sum())
     if kind in ("date", "datetime"):
         hint = _date_hint(frame.loc[bad, column], source)

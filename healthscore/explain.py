@@ -89,13 +89,21 @@ def top_drivers(
         part = (
             pd.Series(names[order[:, rank]], index=lost.index, dtype="str")
             + " "
-            + (pd.Series(top_scores[:, rank], index=lost.index).round(1) + 0.0).astype("str")  # no -0.0
+            + pd.Series(_one_decimal(top_scores[:, rank]), index=lost.index, dtype="str")
             + "/10 (-"
-            + pd.Series(top_points[:, rank], index=lost.index).round(1).astype("str")
+            + pd.Series(_one_decimal(top_points[:, rank]), index=lost.index, dtype="str")
             + ")"
         )
         sep = np.where((text.str.len() > 0).to_numpy() & keep, "; ", "")
         text = text + sep + part.where(keep, "")
+    return text
+
+
+def _one_decimal(values: np.ndarray) -> np.ndarray:
+    """Numbers rounded to one decimal as text ('12.0', never '-0.0'), each distinct value
+    formatted once."""
+    codes, distinct = pd.factorize(np.round(values, 1) + 0.0)  # NaN is code -1
+    text: np.ndarray = np.array([*(str(v) for v in distinct), "nan"], dtype=object)[codes]
     return text
 
 

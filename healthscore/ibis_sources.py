@@ -29,7 +29,7 @@ from healthscore.keys import checked_keys
 from healthscore.models import Config, SourceConfig
 from healthscore.presets import derive_columns, derived_inputs, lowercase_columns, renames_for, with_preset
 from healthscore.readers import clean_names, file_format
-from healthscore.sources import EMPTY_KEY, FILE, LINE, NO_TIME, REJECTS_COLUMNS, FileRead, SourceData, source_files
+from healthscore.sources import EMPTY_KEY, NO_TIME, REJECTS_COLUMNS, FileRead, Origins, SourceData, source_files
 from healthscore.textfile import sniff_delimiter
 
 __all__ = ["REJECTS_KEPT", "BackendSource", "open_source", "read_table_accounts"]
@@ -310,22 +310,21 @@ def read_table_accounts(config: Config, name: str, needed: Collection[str], back
     renamed = _renamed(raw, source, name, set(_all_renamed(raw, source)) | required, [reference])
     frame = backend_call("fetch the accounts", name, lambda: renamed.order_by(source.key).to_pandas())
     frame = frame.reset_index(drop=True)
-    frame[FILE], frame[LINE] = 0, np.arange(1, len(frame) + 1, dtype=np.int64)
-    frame = apply_types(frame, source.types, source, [reference], infer=False, name=name)
+    origins = Origins.of_files([reference], [np.arange(1, len(frame) + 1, dtype=np.int64)])  # rows, as fetched
+    frame = apply_types(frame, source.types, source, origins, infer=False, name=name)
     keys, bad_ids = checked_keys(frame[source.key], source.key_transform)
     reasons = pd.Series(None, index=frame.index, dtype="object")
     reasons[keys.isna().to_numpy()] = EMPTY_KEY
     reasons[keys.notna().to_numpy() & bad_ids.to_numpy()] = "invalid salesforce id"
     frame[source.key] = keys
     out = reasons.notna().to_numpy()
-    data_columns = [c for c in frame.columns if c not in (FILE, LINE)]
     rejects = pd.DataFrame(
         {
             "source": name,
             "file": reference,
-            "line": frame.loc[out, LINE].to_numpy(),
+            "line": origins.lines[out],
             "reason": reasons[out].to_numpy(),
-            "raw": frame.loc[out, data_columns]
+            "raw": frame.loc[out]
             .to_json(orient="records", lines=True, date_format="iso", default_handler=str)
             .splitlines()
             if out.any()
@@ -335,7 +334,7 @@ def read_table_accounts(config: Config, name: str, needed: Collection[str], back
     frame = frame.loc[~out].reset_index(drop=True)
     frame = lowercase_columns(derive_columns(frame, source), source)
     files = [FileRead(reference, len(frame) + len(rejects), "", len(rejects))]
-    return SourceData(name, frame, source.key, source.time, files, rejects=rejects)
+    return SourceData(name, frame, source.key, source.time, files, rejects=rejects, origins=origins.take(~out))
 
 
 def _all_renamed(raw: Any, source: SourceConfig) -> list[str]:

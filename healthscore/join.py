@@ -7,7 +7,6 @@ accounts. Keys of other sources that match no account are reported, never droppe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,7 @@ import pandas as pd
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
 from healthscore.keys import among, key_codes
-from healthscore.sources import FILE, LINE, SourceData
+from healthscore.sources import SourceData
 
 EXAMPLES = 5
 
@@ -57,18 +56,21 @@ def spine_frame(data: SourceData) -> pd.DataFrame:
     keys = frame[data.key]
     repeated = keys.duplicated(keep=False)
     if repeated.any():
-        dup = frame.loc[repeated, [data.key, FILE, LINE]].sort_values([data.key, FILE, LINE]).head(3 * EXAMPLES)
-        files = [f.path for f in data.files]
-        problems = [
-            Problem(f"account {key!r} appears again", f"{Path(files[f]).name} line {line}")
-            for key, f, line in zip(dup[data.key], dup[FILE], dup[LINE], strict=True)
-        ]
+        positions = np.flatnonzero(repeated.to_numpy())
+        dup = pd.DataFrame({"key": keys.to_numpy()[positions], "position": positions})
+        dup = dup.sort_values(["key", "position"]).head(3 * EXAMPLES)  # positions run file by file, line by line
+        where = (
+            data.origins.where(dup["position"].to_numpy())
+            if data.origins is not None
+            else [f"row {p + 1}" for p in dup["position"]]
+        )
+        problems = [Problem(f"account {key!r} appears again", at) for key, at in zip(dup["key"], where, strict=True)]
         count = keys[repeated].nunique()
         raise DataError(
             f"the accounts source {data.name!r} has {count} duplicate account key(s) in {data.key!r}",
             [*problems, Problem("each account must appear once", hint="remove the duplicates, or fix key_transform")],
         )
-    spine = frame.drop(columns=[FILE, LINE]).set_index(data.key, drop=False)
+    spine = frame.set_index(data.key, drop=False)
     spine.index.name = "account_id"
     return spine
 

@@ -4,6 +4,7 @@ padding or Salesforce id form still join."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,17 +93,32 @@ def coded_keys(values: pd.Series, transforms: Sequence[str]) -> tuple[pd.Series,
     Categorical with sorted text categories (missing where empty), and the per-row mask of
     bad Salesforce ids."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        raw_codes = values.cat.codes.to_numpy().astype(np.int64)
+        raw_codes = values.array.codes  # type: ignore[attr-defined]  # a view, not a copy
         distinct = pd.Series(values.cat.categories)
     else:  # mixed values (1, 1.0, True in one JSON column) as text first: factorize would merge them
         raw_codes, uniques = pd.factorize(key_to_text(values) if pd.api.types.is_object_dtype(values.dtype) else values)
         distinct = pd.Series(uniques)
     text, bad = checked_keys(distinct, transforms)
     codes_of_distinct, categories = pd.factorize(text, sort=True)
-    codes = np.append(codes_of_distinct, -1)[raw_codes]  # code -1 (missing) picks the appended -1
-    bad_rows = np.append(bad.to_numpy(dtype=bool), False)[raw_codes]
-    keys = pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=values.index, name=values.name)
+    # code -1 (missing) picks the appended -1; the codes take the smallest type that holds them
+    recode = np.append(codes_of_distinct, -1).astype(_code_type(len(categories)))
+    codes = raw_codes if _is_identity(recode, raw_codes) else recode[raw_codes]
+    bad_distinct = bad.to_numpy(dtype=bool)
+    bad_rows = np.append(bad_distinct, False)[raw_codes] if bad_distinct.any() else np.zeros(len(values), dtype=bool)
+    coded = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories), validate=False)
+    keys = pd.Series(coded, index=values.index, name=values.name)
     return keys, bad_rows
+
+
+def _code_type(categories: int) -> type[np.signedinteger[Any]]:
+    """The integer type pandas keeps a Categorical's codes in for that many categories."""
+    return np.int8 if categories < 2**7 else np.int16 if categories < 2**15 else np.int32
+
+
+def _is_identity(recode: np.ndarray, raw_codes: np.ndarray) -> bool:
+    """True when recoding would leave the codes as they are (distinct values already sorted
+    and unchanged, the codes already of the right type)."""
+    return raw_codes.dtype == recode.dtype and bool((recode[:-1] == np.arange(len(recode) - 1)).all())
 
 
 def key_codes(keys: pd.Series) -> tuple[np.ndarray, pd.Index]:

@@ -177,6 +177,9 @@ def read_csv(path: Path, raw: bytes, source: SourceConfig, name: str, missing: M
     quick = _read_csv_quickly(data, source, skipped, missing)
     if quick is not None:
         quick.notes = notes
+        first = str(quick.frame.columns[0])
+        if '"' not in first and data.find(first.encode("utf-8"), data.find(b"\n") + 1) < 0:
+            return quick  # the first name is nowhere below the header line: no header repeats
         return drop_repeated_headers(quick, list(quick.frame.columns))
     delimiter, records, names = _choose_delimiter(data, source, skipped, missing)
     header_rows = min(source.header_rows, len(records))
@@ -261,8 +264,25 @@ def _read_csv_quickly(data: bytes, source: SourceConfig, skipped: int, missing: 
 def _holds_quotes(frame: pd.DataFrame) -> bool:
     """True when a parsed value holds a double quote: an escaped one, or a quote inside an
     unquoted field (an inch mark in `12" screen`), which pyarrow keeps as it is while the
-    record scan pairs it with the next one. Such files take the scan."""
-    return any(bool(frame[c].str.contains('"', regex=False).any()) for c in frame.columns)
+    record scan pairs it with the next one. Such files take the scan. The bytes of the
+    Arrow text columns are searched in place, not value by value."""
+    return any(_bytes_hold(buffer, QUOTE) for c in frame.columns for buffer in _text_buffers(frame[c]))
+
+
+QUOTE = ord('"')
+SEARCH_STEP = 1 << 24  # bytes compared at a time: a bounded temporary
+
+
+def _text_buffers(column: pd.Series) -> list[pa.Buffer]:
+    """The value bytes of an Arrow text column, chunk by chunk (the values only, not their offsets)."""
+    chunks = column.array.__arrow_array__().chunks  # type: ignore[attr-defined]
+    return [chunk.buffers()[2] for chunk in chunks if chunk.buffers()[2] is not None]
+
+
+def _bytes_hold(buffer: pa.Buffer, byte: int) -> bool:
+    """True when the buffer holds the byte anywhere."""
+    view = np.frombuffer(buffer, dtype=np.uint8)
+    return any(bool((view[i : i + SEARCH_STEP] == byte).any()) for i in range(0, len(view), SEARCH_STEP))
 
 
 def line_texts(body: bytes, positions: np.ndarray) -> list[str]:

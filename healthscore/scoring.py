@@ -98,10 +98,11 @@ def weighted_scores(config: Config, metric_scores: pd.DataFrame, profile: pd.Ser
         health = np.nansum(np.where(g_present, group, 0.0) * g_eff, axis=1)
         # no score when the groups with data all weigh 0 (not a score of 0)
         health = np.where(g_total[:, 0] > 0, health, np.nan)
-        # metric m's effective weight: sum over groups of group share x its share among present metrics
-        within = (w[None, :, :] * present[:, None, :]) / present_weight[:, :, None]
-        effective = np.nansum(g_eff[:, :, None] * np.nan_to_num(within), axis=1)
-    coverage = (g_norm[:, :, None] * w[None, :, :] * present[:, None, :]).sum(axis=(1, 2))
+        # metric m's effective weight: sum over groups of group share x its share among present
+        # metrics, i.e. present[m] x sum_g (g_eff / present_weight)[g] w[g, m]
+        per_weight = np.nan_to_num(np.where(g_present, g_eff / present_weight, 0.0))  # NaN: no group weighs
+        effective = present * (per_weight @ w)
+    coverage = ((g_norm @ w) * present).sum(axis=1)
     return Scores(
         health=pd.Series(health, index=index),
         coverage=pd.Series(coverage, index=index),

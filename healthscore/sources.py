@@ -15,6 +15,7 @@ import glob
 import hashlib
 from collections import Counter
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,14 +28,14 @@ from healthscore.config import Config
 from healthscore.errors import DataError, InputMissingError, Problem
 from healthscore.keys import coded_keys
 from healthscore.models import SourceConfig
+from healthscore.origins import Origins
 from healthscore.presets import derive_columns, derived_inputs, lowercase_columns, renames_for, with_preset
 from healthscore.readers import FOOTER_LINE, REPORT_FOOTER, FileFrame, file_format, is_footer, read_file
 from healthscore.textfile import sniff_delimiter
 
-__all__ = ["FILE", "LINE", "FileRead", "SourceData", "read_source", "sniff_delimiter", "source_files"]
+__all__ = ["FileRead", "Origins", "SourceData", "read_source", "sniff_delimiter", "source_files"]
 
-LINE = "_line"
-FILE = "_file"
+_HASHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")  # hashlib releases the GIL
 REJECTS_COLUMNS = ["source", "file", "line", "reason", "raw"]
 EMPTY_KEY, BAD_ID, NO_TIME = "empty key", "invalid salesforce id", "missing time"
 MALFORMED = frozenset({"too few fields", "too many fields", "malformed json", BAD_ID})  # count to max_reject_share
@@ -53,7 +54,9 @@ class FileRead:
 
 @dataclass
 class SourceData:
-    """A source read and typed; `frame` holds the key column `key` as normalized text.
+    """A source read and typed; `frame` holds the key column `key` normalized (a Categorical
+    of sorted text; plain text for the accounts), `origins` each row's file and line (None
+    for frames made in memory).
 
     `rejects` lists rows set aside (source, file, line, reason, raw); `dropped` counts lines
     that are not data, by reason.
@@ -67,6 +70,7 @@ class SourceData:
     warnings: list[Problem] = field(default_factory=list)
     rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECTS_COLUMNS))
     dropped: dict[str, int] = field(default_factory=dict)
+    origins: Origins | None = None
 
     @property
     def rows_read(self) -> int:
@@ -134,9 +138,10 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
     wanted = required | ({source.dedupe} if source.dedupe else set())
     root = config.resolve(own.path)
     paths = source_files(config, name)
-    frames, files, rejects, dropped, notes = [], [], [], Counter[str](), []
-    for i, path in enumerate(paths):
+    frames, lines, files, rejects, dropped, notes = [], [], [], [], Counter[str](), []
+    for path in paths:
         raw = path.read_bytes()
+        digest = _HASHER.submit(lambda data: hashlib.sha256(data).hexdigest(), raw)  # while the file is parsed
 
         def missing(names: list[str]) -> list[str]:
             renames = renames_for(source, names)
@@ -154,11 +159,9 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
         _check_columns(frame, path, name, required, whole=needed is None or keep_all, delimiter=read.delimiter)
         if needed is not None and not keep_all:
             frame = frame[[c for c in frame.columns if c in wanted]]
-        frame[FILE], frame[LINE] = i, read.lines
-        frame, screened = _screen_rows(frame, read, source, keep_time=keep_all)
+        frame, kept, screened = _screen_rows(frame, read, source, keep_time=keep_all)
         rejected = _rejects_of(name, path, pd.concat([read.rejected, screened], ignore_index=True))
-        digest = hashlib.sha256(raw).hexdigest()
-        files.append(FileRead(str(path), len(frame) + len(rejected), digest, len(rejected)))
+        files.append(FileRead(str(path), len(frame) + len(rejected), digest.result(), len(rejected)))
         rejects.append(rejected)
         dropped.update(read.dropped)
         notes += read.notes
@@ -167,15 +170,15 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
                 Problem(f"{path.name} has a header but no data rows: source {name!r} gets none from it", str(path))
             )
         frames.append(frame)
+        lines.append(kept)
     frame = _concat(frames, source.key, as_text=keep_all)
     rejected = pd.concat(rejects, ignore_index=True)
     _check_reject_share(name, own, rejected, sum(f.rows for f in files))
-    frame = _dedupe(frame, source, dropped)
-    labels = [str(p) for p in paths]
+    frame, origins = _dedupe(frame, Origins.of_files([str(p) for p in paths], lines), source, dropped)
     infer = file_format(source, paths[0]) in ("csv", "xlsx")
-    frame = apply_types(frame, source.types, source, labels, infer=infer, name=name)
+    frame = apply_types(frame, source.types, source, origins, infer=infer, name=name)
     frame = lowercase_columns(derive_columns(frame, source), source)
-    data = SourceData(name, frame, source.key, source.time, files, notes, rejected, dict(+dropped))
+    data = SourceData(name, frame, source.key, source.time, files, notes, rejected, dict(+dropped), origins)
     data.warnings += _reject_warnings(data)
     return data
 
@@ -209,13 +212,13 @@ REASONS = (None, EMPTY_KEY, BAD_ID, NO_TIME)
 
 def _screen_rows(
     frame: pd.DataFrame, read: FileFrame, source: SourceConfig, keep_time: bool
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Normalize the key and set aside rows that cannot be used: footers with an empty key
     (dropped, counted in `read.dropped`), empty keys, Salesforce ids with a wrong checksum
-    suffix, and (unless `keep_time`) rows without a time. Returns the rows kept and the
-    rejected rows (line, reason, raw)."""
+    suffix, and (unless `keep_time`) rows without a time. Returns the rows kept, their
+    lines, and the rejected rows (line, reason, raw)."""
     keys, bad_ids = coded_keys(frame[source.key], source.key_transform)
-    codes = keys.cat.codes.to_numpy()
+    codes = keys.array.codes  # type: ignore[attr-defined]  # the Categorical's own, not a copy
     no_key = codes < 0
     footer_keys = np.append(pd.Series(keys.cat.categories).str.fullmatch(REPORT_FOOTER).to_numpy(dtype=bool), False)
     footer = footer_keys[codes]  # in the key's column, checked once per distinct key
@@ -233,19 +236,20 @@ def _screen_rows(
     positions = np.flatnonzero(out)
     rejected = pd.DataFrame(
         {
-            "line": frame[LINE].to_numpy()[positions],
+            "line": read.lines[positions],
             "reason": np.array(REASONS, dtype=object)[reason[positions]],
             "raw": read.raw(positions) if len(positions) else [],
         }
     )
     drop = out | footer
-    return (frame.loc[~drop].reset_index(drop=True) if drop.any() else frame), rejected
+    if not drop.any():
+        return frame, read.lines, rejected
+    return frame.loc[~drop].reset_index(drop=True), read.lines[~drop], rejected
 
 
 def _footer_rows(rows: pd.DataFrame) -> np.ndarray:
     """Rows (with an empty key) whose first non-empty value is a report footer line."""
-    data = rows.drop(columns=[FILE, LINE])
-    values = data.astype("str").where(data.notna())
+    values = rows.astype("str").where(rows.notna())
     values = values.mask(values.apply(lambda col: col.str.strip() == ""))
     first = values.bfill(axis=1).iloc[:, 0] if values.shape[1] else pd.Series("", index=rows.index)
     return is_footer(first.fillna("").astype("str"))
@@ -282,16 +286,18 @@ def _check_reject_share(name: str, source: SourceConfig, rejected: pd.DataFrame,
     )
 
 
-def _dedupe(frame: pd.DataFrame, source: SourceConfig, dropped: Counter[str]) -> pd.DataFrame:
+def _dedupe(
+    frame: pd.DataFrame, origins: Origins, source: SourceConfig, dropped: Counter[str]
+) -> tuple[pd.DataFrame, Origins]:
     """Drop later rows repeating the `dedupe` column's value (events sent twice), counted."""
     if not source.dedupe or source.dedupe not in frame.columns:
-        return frame
+        return frame, origins
     column = frame[source.dedupe]
-    repeated = column.duplicated() & column.notna()
+    repeated = (column.duplicated() & column.notna()).to_numpy()
     if repeated.any():
         dropped[f"duplicate {source.dedupe}"] += int(repeated.sum())
-        return frame.loc[~repeated].reset_index(drop=True)
-    return frame
+        return frame.loc[~repeated].reset_index(drop=True), origins.take(~repeated)
+    return frame, origins
 
 
 def _reject_warnings(data: SourceData) -> list[Problem]:

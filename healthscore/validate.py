@@ -43,7 +43,7 @@ from healthscore.errors import HealthscoreError, InputMissingError, Problem
 from healthscore.join import spine_frame
 from healthscore.pipeline import RunResult, needed_columns, resolve_as_of, run, source_reader
 from healthscore.quality import check_failures
-from healthscore.sources import FILE, LINE, SourceData
+from healthscore.sources import SourceData
 from healthscore.validate_report import (
     EXIT_MEANINGS,
     FileFacts,
@@ -286,7 +286,7 @@ def _source_report(
     accounts = sources.get(config.accounts.source)
     backend = _backend(data)
     if backend is None:
-        columns = [str(c) for c in data.frame.columns if c not in (FILE, LINE)]
+        columns = [str(c) for c in data.frame.columns]
         keys = key_facts(data, accounts, is_accounts)
     else:
         columns = backend.columns

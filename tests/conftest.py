@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from healthscore.config import Config, parse_config
+from healthscore.sources import SourceData
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 1, 31)
@@ -23,6 +24,12 @@ def write_csv(path: Path, rows: list[dict[str, Any]] | str) -> Path:
     else:
         pd.DataFrame(rows).to_csv(path, index=False)
     return path
+
+
+def lines_of(data: SourceData) -> list[int]:
+    """The line in its file of each row of a source's frame."""
+    assert data.origins is not None
+    return [int(line) for line in data.origins.lines]
 
 
 def make_config(base_dir: Path, **sections: Any) -> Config:

@@ -10,6 +10,9 @@
 5. `readers.read_csv` through `_read_csv_quickly` (pyarrow alone) equals the record scan.
 6. `readers.read_parquet` reads only the selected columns, the key as a Categorical; through
    `read_source` a non-accounts key is a sorted Categorical, the accounts key plain text.
+7. `coerce`: numbers by one Arrow cast (`_all_numbers`) and times parsed from the text as
+   read equal the pattern and the clean-up paths; `readers._holds_quotes` (a byte search)
+   equals a search value by value.
 
 Each disagreement these tests found (mixed JSON keys, nullable text compared with text,
 times with nothing to parse, a quote inside an unquoted CSV field) was fixed in the package.
@@ -26,15 +29,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import make_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from healthscore import readers
+from healthscore import coerce, readers
 from healthscore.aggregate import aggregate_source
-from healthscore.coerce import _iso_times_quickly
+from healthscore.coerce import _iso_times_quickly, convert
 from healthscore.errors import DataError
 from healthscore.expr import parse, predicate
 from healthscore.keys import among, checked_keys, coded_keys, salesforce18
@@ -864,3 +868,80 @@ def test_read_source_keys_categorical_except_for_the_accounts(tmp_path: Path) ->
     assert pd.api.types.is_string_dtype(spine_key.dtype)
     assert spine_key.tolist() == ["c", "a", "b"]
     assert {"name", "tier"} <= set(accounts.frame.columns)  # the accounts' columns pass through
+
+
+# --- 7. numbers and times from text, quotes in CSV values ------------------------------------
+
+NUMBER_TEXTS = st.lists(
+    st.one_of(
+        st.none(),
+        st.sampled_from(["12", "-3.5", "+4", ".5", "5.", "1e6", "1E-3", "0", "-0", "0.0", "007", "1e999", "-1e999"]),
+        st.sampled_from(["inf", "-inf", "nan", "NaN", "Infinity", " 7 ", "", "1,5", "12%", "$3", "x", "1_000"]),
+        st.floats(allow_nan=False, allow_infinity=False).map(repr),
+        st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    ),
+    max_size=12,
+)
+
+
+@FAST
+@given(texts=NUMBER_TEXTS, kind=st.sampled_from(["int", "float"]))
+def test_numbers_by_one_cast_equal_the_pattern_path(texts: list[str | None], kind: str) -> None:
+    values = pd.Series(texts, dtype="str")
+    source = SourceConfig(path="x.csv", key="k")
+    fast, fast_bad = convert(values, kind, source)
+    with pytest.MonkeyPatch.context() as patch:  # the pattern path alone
+        patch.setattr(coerce, "_all_numbers", lambda text: None)
+        slow, slow_bad = convert(values, kind, source)
+    pd.testing.assert_series_equal(fast, slow, check_exact=True)
+    pd.testing.assert_series_equal(fast_bad, slow_bad, check_exact=True)
+
+
+def test_numbers_by_one_cast_take_every_plain_number_and_refuse_the_rest() -> None:
+    numbers = coerce._all_numbers(pa.array(["1", None, "-2.5", "1e3", ".5"], type=pa.large_string()))
+    assert numbers is not None
+    np.testing.assert_array_equal(numbers, [1.0, np.nan, -2.5, 1000.0, 0.5])
+    for refused in (["1", "x"], ["1", "inf"], ["1e999"], ["1", ""], ["nan"]):
+        assert coerce._all_numbers(pa.array(refused, type=pa.large_string())) is None, refused
+
+
+TIME_TEXTS = st.lists(
+    st.one_of(
+        st.none(),
+        st.sampled_from(["2026-01-31T10:00:00Z", "2026-01-31 10:00:00+02:00", "2026-01-31", "2026-01-31T23:59:59.5"]),
+        st.sampled_from([" 2026-01-31T10:00:00Z", "2026-01-31T10:00:00Z ", "", "  ", "yesterday", "2026-02-30"]),
+    ),
+    max_size=8,
+)
+
+
+@FAST
+@given(texts=TIME_TEXTS, kind=st.sampled_from(["datetime", "date"]))
+def test_times_from_the_text_as_read_equal_the_cleaned_up_path(texts: list[str | None], kind: str) -> None:
+    """The raw text goes to Arrow first; as object text (which skips that try) the clean-up
+    path parses the same column: both give the same times and the same bad values."""
+    source = SourceConfig(path="x.csv", key="k", time="t")
+    fast, fast_bad = convert(pd.Series(texts, dtype="str"), kind, source)
+    slow, slow_bad = convert(pd.Series(texts, dtype=object), kind, source)
+    pd.testing.assert_series_equal(fast, slow, check_exact=True)
+    pd.testing.assert_series_equal(fast_bad, slow_bad, check_exact=True)
+
+
+@pytest.mark.parametrize("at", [0, readers.SEARCH_STEP - 1, readers.SEARCH_STEP, 2 * readers.SEARCH_STEP + 5])
+def test_holds_quotes_finds_a_quote_anywhere_in_a_column(at: int) -> None:
+    """The byte search goes a step at a time: a quote on either side of a step's edge is found."""
+    size = 2 * readers.SEARCH_STEP + 10
+    text = bytearray(b"a" * size)
+    clean = pd.DataFrame({"c": pd.Series([text.decode()[: size // 2], text.decode()[size // 2 :]], dtype="str")})
+    assert not readers._holds_quotes(clean)
+    text[at] = ord('"')
+    values = [text.decode()[: size // 2], None, text.decode()[size // 2 :]]
+    quoted = pd.DataFrame({"n": pd.Series(["1", "2", "3"], dtype="str"), "c": pd.Series(values, dtype="str")})
+    assert readers._holds_quotes(quoted)
+
+
+@FAST
+@given(values=st.lists(st.one_of(st.none(), st.text('ab"\n,', max_size=4)), max_size=10))
+def test_holds_quotes_equals_a_search_value_by_value(values: list[str | None]) -> None:
+    frame = pd.DataFrame({"c": pd.Series(values, dtype="str")})
+    assert readers._holds_quotes(frame) == any(v is not None and '"' in v for v in values)

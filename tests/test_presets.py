@@ -12,7 +12,7 @@ from typing import Any, get_args
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, make_config
+from conftest import ROOT, lines_of, make_config
 
 from healthscore.models import ColumnType, SourceConfig
 from healthscore.preset_data import event_slug, hours_between, monthly_amount, nps_category
@@ -525,7 +525,7 @@ def test_qualtrics_export_with_three_header_rows_and_nps_group() -> None:
     assert column(data, "nps_group") == ["3", "1", None]
     assert column(data, "nps_category") == ["promoter", "detractor", None]
     assert column(data, "account_tier") == ["Enterprise", "SMB", "SMB"]
-    assert list(data.frame["_line"]) == [4, 5, 6]
+    assert lines_of(data) == [4, 5, 6]
 
 
 def test_surveymonkey_export_with_two_header_rows_and_us_dates() -> None:

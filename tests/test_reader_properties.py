@@ -31,14 +31,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import make_config
+from conftest import lines_of, make_config
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from healthscore.errors import HealthscoreError
 from healthscore.keys import salesforce18, salesforce_suffix_ok
 from healthscore.models import DEFAULT_NA_VALUES
-from healthscore.sources import FILE, LINE, SourceData, read_source
+from healthscore.sources import SourceData, read_source
 from healthscore.textfile import scan_records
 
 KEY = "account_id"
@@ -354,7 +354,7 @@ def check_accounted(text: str, delimiter: str, data: SourceData) -> None:
     """
     records = parity_records(text, delimiter)
     body = dict(records[1:])
-    kept, rejected = data.frame[LINE].tolist(), data.rejects["line"].tolist()
+    kept, rejected = lines_of(data), data.rejects["line"].tolist()
     assert set(kept) | set(rejected) <= set(body)
     assert len(set(kept)) == len(kept)
     assert len(set(rejected)) == len(rejected)
@@ -362,7 +362,7 @@ def check_accounted(text: str, delimiter: str, data: SourceData) -> None:
     assert len(kept) + len(rejected) + sum(data.dropped.values()) == len(body)
     for line, raw in zip(rejected, data.rejects["raw"], strict=True):
         assert raw == body[line]
-    columns = [c for c in data.frame.columns if c not in (FILE, LINE)]
+    columns = list(data.frame.columns)
     for position, line in enumerate(kept):
         parsed = csv_rows(body[line], delimiter)
         assert len(parsed) == 1, f"line {line}: {body[line]!r} is not one CSV record"
@@ -436,7 +436,7 @@ def check_json_lines(text: str, share: float) -> None:
         return
     lines = {n: line.removesuffix("\r") for n, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1)}
     body = {n: line for n, line in lines.items() if line.strip(" \t\r")}
-    kept, rejected = data.frame[LINE].tolist(), data.rejects["line"].tolist()
+    kept, rejected = lines_of(data), data.rejects["line"].tolist()
     assert set(kept) | set(rejected) <= set(body)
     assert len(set(kept)) == len(kept)
     assert len(set(rejected)) == len(rejected)
@@ -534,10 +534,10 @@ def plain(frame: pd.DataFrame) -> dict[str, list[Any]]:
 def check_round_trip(frame: pd.DataFrame, raw: bytes, filename: str, lines: list[int], **source: Any) -> None:
     """Read back equals the frame: columns, order, values (keys as text, exactly), types."""
     data = read_bytes(raw, filename, types=TYPES, **source)
-    got = data.frame.drop(columns=[FILE, LINE])
+    got = data.frame
     assert list(got.columns) == list(frame.columns)
     assert plain(got) == plain(frame)
-    assert data.frame[LINE].tolist() == lines
+    assert lines_of(data) == lines
     assert data.rejects.empty
     assert not data.dropped
     assert is_text_keys(got[KEY])
@@ -869,4 +869,4 @@ def test_trailing_delimiter_on_the_header_only() -> None:
     # read_csv checks `names[-1] == ""` after _fill_blank_names has renamed it column_3
     data = read_bytes(b"account_id,n,\nA,1\nB,2\n", "x.csv")
     assert data.frame[KEY].tolist() == ["A", "B"]
-    assert [c for c in data.frame.columns if c not in (FILE, LINE)] == [KEY, "n"]
+    assert list(data.frame.columns) == [KEY, "n"]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_config, write_csv
+from conftest import lines_of, make_config, write_csv
 
 from healthscore.config import Config
 from healthscore.errors import DataError, InputMissingError
@@ -297,7 +297,7 @@ def test_parquet(tmp_path: Path) -> None:
     data = read(tmp_path, path="a.pq", format="parquet")
     assert column(data, "score") == [9, 3]
     assert column(data, "event") == ["x", None]
-    assert list(data.frame["_line"]) == [1, 2]
+    assert lines_of(data) == [1, 2]
 
 
 def test_delimiter_auto_picks_semicolon(tmp_path: Path) -> None:
@@ -403,7 +403,24 @@ def test_duplicate_column_names_are_a_data_error(tmp_path: Path, text: str, rena
 def test_needed_keeps_only_used_columns(tmp_path: Path) -> None:
     write_csv(tmp_path / "a.csv", "account_id,t,event,junk\nA,2026-01-01,login,1\n")
     data = read(tmp_path, needed={"event"}, path="a.csv", time="t")
-    assert sorted(data.frame.columns) == ["_file", "_line", "account_id", "event", "t"]
+    assert sorted(data.frame.columns) == ["account_id", "event", "t"]
+
+
+def test_each_rows_file_and_line_follow_the_rows_kept(tmp_path: Path) -> None:
+    write_csv(tmp_path / "a.csv", "account_id,t,event\nA,2026-01-01,login\n\n,2026-01-02,login\nB,2026-01-02,x\n")
+    write_csv(tmp_path / "b.csv", "account_id,t,event\nC,2026-01-03,login\nC,2026-01-03,login\n")
+    data = read(tmp_path, needed={"event"}, path="*.csv", time="t")
+    assert data.origins is not None
+    assert data.origins.where(np.arange(len(data.frame))) == [
+        "a.csv line 2",
+        "a.csv line 5",
+        "b.csv line 2",
+        "b.csv line 3",
+    ]
+    assert data.origins.take(np.array([False, True, False, True])).where(np.arange(2)) == [
+        "a.csv line 5",
+        "b.csv line 3",
+    ]
 
 
 def test_file_read_sha256_is_the_files_checksum(tmp_path: Path) -> None:
@@ -476,7 +493,7 @@ def test_xlsx_numbers_are_numbers_and_keys_text(tmp_path: Path) -> None:
     assert column(data, "account_id") == ["101", "102"]
     assert column(data, "arr") == [1.5, 2.0]
     assert data.frame["arr"].dtype == "float64"
-    assert list(data.frame["_line"]) == [2, 3]
+    assert lines_of(data) == [2, 3]
 
 
 def test_preset_lower_cases_a_column_without_text(tmp_path: Path) -> None:
@@ -518,7 +535,7 @@ def test_keep_all_keeps_every_column_but_still_checks_needed(tmp_path: Path) -> 
     write_csv(tmp_path / "a.csv", "account_id,name,tier\nA,Acme,SMB\n")
     config = config_for(tmp_path, path="a.csv")
     data = read_source(config, "s", {"name"}, keep_all=True)
-    assert sorted(data.frame.columns) == ["_file", "_line", "account_id", "name", "tier"]
+    assert sorted(data.frame.columns) == ["account_id", "name", "tier"]
     with pytest.raises(DataError) as info:
         read_source(config, "s", {"owner"}, keep_all=True)
     assert "column 'owner' not found" in str(info.value)

@@ -20,7 +20,7 @@ from healthscore.coerce import _to_number, _to_number_slowly
 from healthscore.join import EXAMPLES, SourceJoin, _join_stats
 from healthscore.models import SourceConfig
 from healthscore.readers import _parse_rows_quickly, parse_rows_with_pandas
-from healthscore.sources import FILE, LINE, SourceData
+from healthscore.sources import SourceData
 
 TOKENS = ["1", "0", "-0", "+3", "12.5", ".5", "5.", "1e3", "1E-2", "inf", "nan", "", " ", " 7 ", "$4", "5%"]
 TOKENS += ["1,5", "1.500", "1'000", "1 000", "abc", "0x10", "1_0", "-", "e5", "99999999999999999999", "\u00a05"]
@@ -111,7 +111,7 @@ def test_csv_fast_parse_equals_pandas(pieces: list[str], delimiter: str, width: 
 @given(keys=st.lists(st.sampled_from(["a", "b", "c", "x", "y", "z", "A"]), max_size=30))
 def test_join_stats_equal_row_by_row_matching(keys: list[str]) -> None:
     accounts = pd.Index(["a", "b", "c", "d"], name="account_id")
-    frame = pd.DataFrame({"k": pd.Series(keys, dtype="str"), FILE: 0, LINE: np.arange(len(keys)) + 2})
+    frame = pd.DataFrame({"k": pd.Series(keys, dtype="str")})
     stats = _join_stats("usage", SourceData("usage", frame, "k", None, []), accounts)
     column = frame["k"]
     matched = column.isin(accounts)
