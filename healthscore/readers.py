@@ -131,7 +131,7 @@ def read_file(
     fmt = file_format(source, path)
     try:
         if fmt == "csv":
-            return read_csv(path, raw, source, name, missing)
+            return read_csv(path, raw, source, name, missing, select)
         if fmt == "jsonl":
             return read_jsonl(path, raw, source, name)
         if fmt == "parquet":
@@ -153,8 +153,11 @@ def read_file(
 # --- CSV --------------------------------------------------------------------------------
 
 
-def read_csv(path: Path, raw: bytes, source: SourceConfig, name: str, missing: MissingColumns) -> FileFrame:
-    """Delimited text: decoded, preamble skipped, ragged records rejected, footers dropped."""
+def read_csv(
+    path: Path, raw: bytes, source: SourceConfig, name: str, missing: MissingColumns, select: Select = select_all
+) -> FileFrame:
+    """Delimited text: decoded, preamble skipped, ragged records rejected, footers dropped;
+    on the quick path the key column `select` names is read dictionary-encoded."""
     decoded = to_utf8(raw, source.encoding, path, name)
     notes = _fallback_note(decoded, path, name)
     text = decoded.data
@@ -174,7 +177,7 @@ def read_csv(path: Path, raw: bytes, source: SourceConfig, name: str, missing: M
                 )
             ],
         )
-    quick = _read_csv_quickly(data, source, skipped, missing)
+    quick = _read_csv_quickly(data, source, skipped, missing, select)
     if quick is not None:
         quick.notes = notes
         first = str(quick.frame.columns[0])
@@ -231,11 +234,13 @@ def _fallback_note(decoded: Decoded, path: Path, name: str) -> list[Problem]:
     ]
 
 
-def _read_csv_quickly(data: bytes, source: SourceConfig, skipped: int, missing: MissingColumns) -> FileFrame | None:
+def _read_csv_quickly(
+    data: bytes, source: SourceConfig, skipped: int, missing: MissingColumns, select: Select
+) -> FileFrame | None:
     """A well-formed file read by pyarrow alone, without the record scan: one header line
     with every expected column and no blank name, then one record per line, each exactly
-    as wide as the header (so nothing is ragged, blank or a footer). None for anything
-    else, which the scan then reads and explains."""
+    as wide as the header (so nothing is ragged, blank or a footer), no value holding a
+    quote. None for anything else, which the scan then reads and explains."""
     end = data.find(b"\n")
     header = data[: end if end >= 0 else len(data)].rstrip(b"\r")
     if source.header_rows != 1 or end < 0 or not header.strip() or header.count(b'"') % 2:
@@ -249,33 +254,37 @@ def _read_csv_quickly(data: bytes, source: SourceConfig, skipped: int, missing: 
             break
     else:
         return None
-    body = data[end + 1 :]
-    if len(names) < 2 or "" in names or not body:
+    start = end + 1  # the body, data[start:], is never copied out: it may be gigabytes
+    if len(names) < 2 or "" in names or start == len(data):
         return None
-    lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
-    frame = _parse_rows_quickly(body, delimiter, len(names), source)
-    if frame is None or len(frame) != lines or _holds_quotes(frame):  # blank lines, breaks or quotes in values
+    lines = data.count(b"\n", start) + (0 if data.endswith(b"\n") else 1)
+    key = select(names)[1]
+    table = _arrow_rows(data, delimiter, len(names), source, start, key=names.index(key) if key in names else None)
+    if table is None or table.num_rows != lines or _holds_quotes(table):  # blank lines, breaks or quotes in values
         return None
+    frame = _rows_frame(table)
     frame.columns = pd.Index(names)
     numbers = np.arange(skipped + 2, skipped + 2 + lines, dtype=np.int64)
+    body = memoryview(data)[start:]
     return FileFrame(frame, numbers, lambda positions: line_texts(body, positions), delimiter=delimiter)
 
 
-def _holds_quotes(frame: pd.DataFrame) -> bool:
+def _holds_quotes(table: pa.Table) -> bool:
     """True when a parsed value holds a double quote: an escaped one, or a quote inside an
     unquoted field (an inch mark in `12" screen`), which pyarrow keeps as it is while the
     record scan pairs it with the next one. Such files take the scan. The bytes of the
-    Arrow text columns are searched in place, not value by value."""
-    return any(_bytes_hold(buffer, QUOTE) for c in frame.columns for buffer in _text_buffers(frame[c]))
+    text columns are searched in place, not value by value."""
+    return any(_bytes_hold(buffer, QUOTE) for column in table.columns for buffer in _text_buffers(column))
 
 
 QUOTE = ord('"')
 SEARCH_STEP = 1 << 24  # bytes compared at a time: a bounded temporary
 
 
-def _text_buffers(column: pd.Series) -> list[pa.Buffer]:
-    """The value bytes of an Arrow text column, chunk by chunk (the values only, not their offsets)."""
-    chunks = column.array.__arrow_array__().chunks  # type: ignore[attr-defined]
+def _text_buffers(column: pa.ChunkedArray) -> list[pa.Buffer]:
+    """The value bytes of a text column (of a dictionary-encoded one, its dictionaries'),
+    chunk by chunk: the values only, not their offsets."""
+    chunks = [c.dictionary if pa.types.is_dictionary(c.type) else c for c in column.chunks]
     return [chunk.buffers()[2] for chunk in chunks if chunk.buffers()[2] is not None]
 
 
@@ -285,14 +294,14 @@ def _bytes_hold(buffer: pa.Buffer, byte: int) -> bool:
     return any(bool((view[i : i + SEARCH_STEP] == byte).any()) for i in range(0, len(view), SEARCH_STEP))
 
 
-def line_texts(body: bytes, positions: np.ndarray) -> list[str]:
+def line_texts(body: bytes | memoryview, positions: np.ndarray) -> list[str]:
     """The raw text of the given lines (0-based) of text holding one record a line."""
     if len(positions) == 0:
         return []
     breaks = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == ord("\n"))
     starts = np.concatenate(([0], breaks + 1))
     ends = np.concatenate((breaks, [len(body)]))
-    texts = (body[starts[i] : ends[i]].decode("utf-8", errors="replace") for i in positions)
+    texts = (bytes(body[starts[i] : ends[i]]).decode("utf-8", errors="replace") for i in positions)
     return [text.removesuffix("\r") for text in texts]
 
 
@@ -383,16 +392,27 @@ def _parse_rows_quickly(clean: bytes, delimiter: str, width: int, source: Source
     """`_parse_rows` by pyarrow.csv, every column read as text (the same values as pandas
     gives for well-formed rows); None when pyarrow refuses the text, or when it holds a
     carriage return that does not end a line (pandas and pyarrow split those differently)."""
-    if b"\r" in clean and clean.count(b"\r") != clean.count(b"\r\n"):
+    table = _arrow_rows(clean, delimiter, width, source)
+    return None if table is None else _rows_frame(table)
+
+
+def _arrow_rows(
+    data: bytes, delimiter: str, width: int, source: SourceConfig, start: int = 0, key: int | None = None
+) -> pa.Table | None:
+    """`_parse_rows_quickly` of `data[start:]` as an Arrow table of columns `0`..`width-1`,
+    column `key` dictionary-encoded; None where `_parse_rows_quickly` gives None."""
+    returns = data.count(b"\r", start)
+    if returns and returns != data.count(b"\r\n", start):
         return None
     names = [str(i) for i in range(width)]
+    types = {n: pa.dictionary(pa.int32(), pa.string()) if i == key else pa.large_string() for i, n in enumerate(names)}
     try:
-        table = pcsv.read_csv(
-            io.BytesIO(clean),
+        return pcsv.read_csv(
+            pa.BufferReader(pa.py_buffer(data).slice(start)),  # no copy of the text
             read_options=pcsv.ReadOptions(column_names=names),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.large_string()),
+                column_types=types,
                 null_values=list(source.na_values),
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
@@ -400,10 +420,17 @@ def _parse_rows_quickly(clean: bytes, delimiter: str, width: int, source: Source
         )
     except pa.ArrowInvalid:
         return None
-    frame = pd.DataFrame(
-        {i: pd.Series(table.column(i), dtype=TEXT, copy=False) for i in range(width)}, index=pd.RangeIndex(len(table))
-    )
-    return frame
+
+
+def _rows_frame(table: pa.Table) -> pd.DataFrame:
+    """The columns of `_arrow_rows` as pandas text, a dictionary-encoded one as a Categorical."""
+    columns = {
+        i: pd.Series(column.to_pandas())
+        if pa.types.is_dictionary(column.type)
+        else pd.Series(column, dtype=TEXT, copy=False)
+        for i, column in enumerate(table.columns)
+    }
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
 
 
 def drop_repeated_headers(result: FileFrame, names: list[str]) -> FileFrame:

@@ -55,7 +55,7 @@ def is_empty(raw: bytes) -> bool:
     body = raw.removeprefix(UTF8_BOM)
     if body.startswith(UTF16_BOMS):
         body = body[2:].replace(b"\x00", b"")
-    return not body.strip()
+    return not body or body.isspace()  # isspace stops at the first other byte: no copy of the file
 
 
 def to_utf8(raw: bytes, configured: str, path: Path, name: str) -> Decoded:
@@ -102,6 +102,8 @@ def to_utf8(raw: bytes, configured: str, path: Path, name: str) -> Decoded:
 
 
 def _is_utf8(raw: bytes) -> bool:
+    if raw.isascii():  # most exports; no decoded copy of the file
+        return True
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:

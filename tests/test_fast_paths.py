@@ -643,13 +643,23 @@ CSV_CASES: list[tuple[str, bytes, dict[str, Any], bool]] = [  # (name, file, sou
 ]
 
 
-def read_text(raw: bytes, source: dict[str, Any]) -> FileFrame:
+def read_text(raw: bytes, source: dict[str, Any], keyed: bool = False) -> FileFrame:
+    """`read_csv` of the text; `keyed`: with the key column selected (as sources read all but
+    the accounts), which the quick path reads dictionary-encoded."""
     config = SourceConfig(path="x.csv", key="account_id", **source)
-    return read_csv(Path("x.csv"), raw, config, "s", lambda names: sorted({"account_id"} - set(names)))
+    select = (lambda names: (names, "account_id")) if keyed else readers.select_all
+    return read_csv(Path("x.csv"), raw, config, "s", lambda names: sorted({"account_id"} - set(names)), select)
+
+
+def as_plain_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with Categorical columns as text, as the scan reads them."""
+    return frame.assign(
+        **{c: frame[c].astype(readers.TEXT) for c in frame if isinstance(frame[c].dtype, pd.CategoricalDtype)}
+    )
 
 
 def assert_same_read(fast: FileFrame, slow: FileFrame) -> None:
-    pd.testing.assert_frame_equal(fast.frame, slow.frame, check_exact=True)
+    pd.testing.assert_frame_equal(as_plain_text(fast.frame), slow.frame, check_exact=True)
     assert fast.lines.tolist() == slow.lines.tolist()
     assert fast.lines.dtype == slow.lines.dtype
     assert fast.rejected.columns.tolist() == slow.rejected.columns.tolist()
@@ -665,7 +675,7 @@ def assert_same_read(fast: FileFrame, slow: FileFrame) -> None:
 
 
 def read_both_ways(
-    monkeypatch: pytest.MonkeyPatch, raw: bytes, source: dict[str, Any]
+    monkeypatch: pytest.MonkeyPatch, raw: bytes, source: dict[str, Any], keyed: bool = False
 ) -> tuple[FileFrame, FileFrame, bool]:
     """The read with the quick path (and whether it was taken), and with the quick path off."""
     quick = readers._read_csv_quickly
@@ -678,20 +688,23 @@ def read_both_ways(
 
     with monkeypatch.context() as patch:
         patch.setattr(readers, "_read_csv_quickly", recording)
-        fast = read_text(raw, source)
+        fast = read_text(raw, source, keyed)
     with monkeypatch.context() as patch:
         patch.setattr(readers, "_read_csv_quickly", lambda *args, **kwargs: None)
-        slow = read_text(raw, source)
+        slow = read_text(raw, source, keyed)
     assert len(returned) == 1
     return fast, slow, returned[0] is not None
 
 
+@pytest.mark.parametrize("keyed", [False, True], ids=["key as text", "key dictionary-encoded"])
 @pytest.mark.parametrize(("raw", "source", "taken"), [c[1:] for c in CSV_CASES], ids=[c[0] for c in CSV_CASES])
 def test_read_csv_quick_path_equals_record_scan(
-    monkeypatch: pytest.MonkeyPatch, raw: bytes, source: dict[str, Any], taken: bool
+    monkeypatch: pytest.MonkeyPatch, raw: bytes, source: dict[str, Any], taken: bool, keyed: bool
 ) -> None:
-    fast, slow, quick = read_both_ways(monkeypatch, raw, source)
+    fast, slow, quick = read_both_ways(monkeypatch, raw, source, keyed)
     assert quick == taken
+    if quick and "account_id" in fast.frame.columns:
+        assert isinstance(fast.frame["account_id"].dtype, pd.CategoricalDtype) == keyed
     assert_same_read(fast, slow)
 
 
@@ -932,16 +945,24 @@ def test_holds_quotes_finds_a_quote_anywhere_in_a_column(at: int) -> None:
     """The byte search goes a step at a time: a quote on either side of a step's edge is found."""
     size = 2 * readers.SEARCH_STEP + 10
     text = bytearray(b"a" * size)
-    clean = pd.DataFrame({"c": pd.Series([text.decode()[: size // 2], text.decode()[size // 2 :]], dtype="str")})
-    assert not readers._holds_quotes(clean)
+    clean = [text.decode()[: size // 2], text.decode()[size // 2 :]]
+    assert not readers._holds_quotes(pa.table({"c": pa.array(clean, pa.large_string())}))
     text[at] = ord('"')
     values = [text.decode()[: size // 2], None, text.decode()[size // 2 :]]
-    quoted = pd.DataFrame({"n": pd.Series(["1", "2", "3"], dtype="str"), "c": pd.Series(values, dtype="str")})
+    quoted = pa.table({"n": pa.array(["1", "2", "3"]), "c": pa.array(values, pa.large_string())})
     assert readers._holds_quotes(quoted)
 
 
 @FAST
-@given(values=st.lists(st.one_of(st.none(), st.text('ab"\n,', max_size=4)), max_size=10))
-def test_holds_quotes_equals_a_search_value_by_value(values: list[str | None]) -> None:
-    frame = pd.DataFrame({"c": pd.Series(values, dtype="str")})
-    assert readers._holds_quotes(frame) == any(v is not None and '"' in v for v in values)
+@given(
+    values=st.lists(st.one_of(st.none(), st.text('ab"\n,', max_size=4)), max_size=10),
+    chunks=st.integers(min_value=1, max_value=3),
+    encoded=st.booleans(),
+)
+def test_holds_quotes_equals_a_search_value_by_value(values: list[str | None], chunks: int, encoded: bool) -> None:
+    """Over chunked columns, plain or dictionary-encoded (each chunk with its own dictionary)."""
+    parts = [values[i::chunks] for i in range(chunks)]
+    arrays = [pa.array(part, pa.large_string()) for part in parts]
+    column = pa.chunked_array([a.dictionary_encode() for a in arrays] if encoded else arrays)
+    table = pa.table({"c": column})
+    assert readers._holds_quotes(table) == any(v is not None and '"' in v for v in values)
