@@ -116,26 +116,29 @@ def clean_names(names: Iterable[object]) -> list[str]:
 
 
 def read_file(
-    path: Path, raw: bytes, source: SourceConfig, name: str, missing: MissingColumns, select: Select = select_all
+    path: Path, raw: bytes | None, source: SourceConfig, name: str, missing: MissingColumns, select: Select = select_all
 ) -> FileFrame:
-    """Read one file of a source; `missing(names)` says which expected columns a header
-    lacks (used to confirm the delimiter), `select(names)` which columns to read (Parquet
-    reads no others). Raises DataError / InputMissingError."""
-    if is_gzip(path):
+    """Read one file of a source, from its bytes `raw`, or from the path when `raw` is None
+    (Parquet: then only the columns read are ever in memory); `missing(names)` says which
+    expected columns a header lacks (used to confirm the delimiter), `select(names)` which
+    columns to read (Parquet reads no others). Raises DataError / InputMissingError."""
+    if raw is not None and is_gzip(path):
         raw = gunzip(raw, path, name)
-    if is_empty(raw):
+    if path.stat().st_size == 0 if raw is None else is_empty(raw):
         raise InputMissingError(
             f"source {name!r}: input file is empty: {path}",
             [Problem("the file has no header and no rows", str(path), "re-export the data")],
         )
     fmt = file_format(source, path)
+    if fmt == "parquet":
+        return read_parquet(path, path if raw is None else raw, name, select)
+    if raw is None:
+        raise ValueError(f"{path}: only Parquet is read from its path")  # a caller's mistake, not the data's
     try:
         if fmt == "csv":
             return read_csv(path, raw, source, name, missing, select)
         if fmt == "jsonl":
             return read_jsonl(path, raw, source, name)
-        if fmt == "parquet":
-            return read_parquet(path, raw, name, select)
         return read_xlsx(path, raw, source, name)
     except UNREADABLE as exc:  # the parsers' own errors on damaged files, as one DataError
         raise DataError(
@@ -574,11 +577,11 @@ def _arrow_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def read_parquet(path: Path, raw: bytes, name: str, select: Select = select_all) -> FileFrame:
-    """A Parquet file, only the columns `select` picks (a text key dictionary-encoded); a
-    truncated or non-Parquet file is a DataError naming it."""
+def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = select_all) -> FileFrame:
+    """A Parquet file (its bytes, or its path), only the columns `select` picks (a text key
+    dictionary-encoded); a truncated or non-Parquet file is a DataError naming it."""
     try:
-        schema = pq.read_schema(io.BytesIO(raw))
+        schema = pq.read_schema(_parquet_input(raw))
         headers = clean_names(schema.names)
         keep, key = select(headers) if len(set(headers)) == len(headers) else select_all(headers)
         picked = [i for i, h in enumerate(headers) if h in set(keep)]
@@ -586,7 +589,8 @@ def read_parquet(path: Path, raw: bytes, name: str, select: Select = select_all)
         dictionary = [
             schema.names[i] for i, (h, is_text) in enumerate(zip(headers, text, strict=True)) if is_text and h == key
         ]
-        table = pq.read_table(io.BytesIO(raw), columns=[schema.names[i] for i in picked], read_dictionary=dictionary)
+        columns = [schema.names[i] for i in picked]
+        table = pq.read_table(_parquet_input(raw), columns=columns, read_dictionary=dictionary)
         table.validate(full=True)  # text that is not UTF-8 fails here, not later
         frame = _arrow_frame(table)
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -596,6 +600,11 @@ def read_parquet(path: Path, raw: bytes, name: str, select: Select = select_all)
         ) from None
     frame.columns = pd.Index([headers[i] for i in picked], dtype=object)
     return FileFrame(frame, np.arange(1, len(frame) + 1, dtype=np.int64), _row_json(frame))
+
+
+def _parquet_input(raw: bytes | Path) -> pa.BufferReader | str:
+    """What pyarrow reads a Parquet file from: its bytes in place, or its path."""
+    return pa.BufferReader(raw) if isinstance(raw, bytes) else str(raw)
 
 
 def read_xlsx(path: Path, raw: bytes, source: SourceConfig, name: str) -> FileFrame:

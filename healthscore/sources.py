@@ -31,7 +31,7 @@ from healthscore.models import SourceConfig
 from healthscore.origins import Origins
 from healthscore.presets import derive_columns, derived_inputs, lowercase_columns, renames_for, with_preset
 from healthscore.readers import FOOTER_LINE, REPORT_FOOTER, FileFrame, file_format, is_footer, read_file
-from healthscore.textfile import sniff_delimiter
+from healthscore.textfile import is_gzip, sniff_delimiter
 
 __all__ = ["FileRead", "Origins", "SourceData", "read_source", "sniff_delimiter", "source_files"]
 
@@ -140,8 +140,9 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
     paths = source_files(config, name)
     frames, lines, files, rejects, dropped, notes = [], [], [], [], Counter[str](), []
     for path in paths:
-        raw = path.read_bytes()
-        digest = _HASHER.submit(lambda data: hashlib.sha256(data).hexdigest(), raw)  # while the file is parsed
+        # Parquet is read from its path (only the columns needed ever in memory), the rest as bytes
+        raw = None if file_format(source, path) == "parquet" and not is_gzip(path) else path.read_bytes()
+        digest = _HASHER.submit(_sha256, path if raw is None else raw)  # while the file is parsed
 
         def missing(names: list[str]) -> list[str]:
             renames = renames_for(source, names)
@@ -181,6 +182,14 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
     data = SourceData(name, frame, source.key, source.time, files, notes, rejected, dict(+dropped), origins)
     data.warnings += _reject_warnings(data)
     return data
+
+
+def _sha256(content: bytes | Path) -> str:
+    """The SHA-256 of bytes, or of a file read a block at a time."""
+    if isinstance(content, bytes):
+        return hashlib.sha256(content).hexdigest()
+    with content.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def _concat(frames: list[pd.DataFrame], key: str, as_text: bool) -> pd.DataFrame:

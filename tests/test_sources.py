@@ -431,6 +431,23 @@ def test_file_read_sha256_is_the_files_checksum(tmp_path: Path) -> None:
     assert data.files[0].path == str(path)
 
 
+def test_parquet_read_from_its_path_has_its_checksum_and_rows(tmp_path: Path) -> None:
+    """Parquet is read from the path (never whole into memory) and hashed a block at a time."""
+    pd.DataFrame({"account_id": ["A", "B", " A"], "n": [1.0, 2.0, 3.0]}).to_parquet(tmp_path / "a.parquet")
+    data = read(tmp_path, path="a.parquet")
+    assert data.files[0].sha256 == hashlib.sha256((tmp_path / "a.parquet").read_bytes()).hexdigest()
+    assert data.files[0].rows == 3
+    assert data.frame["n"].tolist() == [1.0, 2.0, 3.0]
+    assert data.origins is not None
+    assert data.origins.where(np.arange(3)) == ["a.parquet line 1", "a.parquet line 2", "a.parquet line 3"]
+
+
+def test_an_empty_parquet_file_is_input_missing(tmp_path: Path) -> None:
+    (tmp_path / "a.parquet").write_bytes(b"")
+    with pytest.raises(InputMissingError, match="input file is empty"):
+        read(tmp_path, path="a.parquet")
+
+
 def test_zendesk_preset_maps_headers(tmp_path: Path) -> None:
     write_csv(
         tmp_path / "tickets.csv",
