@@ -220,9 +220,11 @@ class _Rows:
         else:
             values, uniques = pd.factorize(column[selected])
             n = len(uniques)
-        codes, known = self.codes[selected], values >= 0
-        pairs = pd.unique(codes[known] * max(n, 1) + values[known])
-        return np.bincount(pairs // max(n, 1), minlength=self.size).astype("float64")
+        codes, known = self.codes[selected].astype(np.int64), values >= 0
+        pairs = np.sort(codes[known] * max(n, 1) + values[known])  # sorting beats hashing millions of pairs
+        first = np.ones(len(pairs), dtype=bool)
+        np.not_equal(pairs[1:], pairs[:-1], out=first[1:])
+        return np.bincount(pairs[first] // max(n, 1), minlength=self.size).astype("float64")
 
     def latest(self, selected: np.ndarray) -> np.ndarray:
         """Per account, the latest time among the selected rows (NaT with none)."""

@@ -186,9 +186,10 @@ def _to_bool(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _to_datetime(values: pd.Series, source: SourceConfig, date_only: bool) -> tuple[pd.Series, pd.Series]:
     """Parse times to naive UTC (aware times converted, naive taken as UTC); numbers are epochs."""
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        parsed = pd.to_datetime(values, utc=True)
-    elif pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):  # typed already (Parquet): no parse
+        naive = values.dt.tz_convert(None) if isinstance(values.dtype, pd.DatetimeTZDtype) else values
+        return (naive.dt.normalize() if date_only else naive), pd.Series(False, index=values.index)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         numbers = values.astype("float64")
         integers = pd.api.types.is_integer_dtype(values.dtype)
         exact = values.astype("Int64") if integers else numbers  # floats would round off ns

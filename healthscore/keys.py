@@ -122,14 +122,16 @@ def _is_identity(recode: np.ndarray, raw_codes: np.ndarray) -> bool:
 
 
 def key_codes(keys: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes of account keys (-1 where missing) and the sorted distinct keys they
-    index: a Categorical's own codes (as sources read them), else a sorted factorization."""
+    """Integer codes of account keys (-1 where missing; int8 to int64, as small as they fit)
+    and the sorted distinct keys they index: a Categorical's own codes (as sources read
+    them, not copied), else a sorted factorization."""
     if isinstance(keys.dtype, pd.CategoricalDtype) and keys.cat.categories.is_monotonic_increasing:
-        return keys.cat.codes.to_numpy().astype(np.int64), pd.Index(keys.cat.categories, name="account_id")
+        codes: np.ndarray = keys.array.codes  # type: ignore[attr-defined]
+        return codes, pd.Index(keys.cat.categories, name="account_id")
     if isinstance(keys.dtype, pd.CategoricalDtype):  # unsorted categories: sort the text, not their order
         keys = keys.astype("str")
     codes, uniques = pd.factorize(keys, sort=True)
-    return codes.astype(np.int64), pd.Index(uniques, name="account_id")
+    return np.asarray(codes, dtype=np.int64), pd.Index(uniques, name="account_id")
 
 
 def among(values: pd.Index, known: pd.Index) -> np.ndarray:

@@ -966,3 +966,19 @@ def test_holds_quotes_equals_a_search_value_by_value(values: list[str | None], c
     column = pa.chunked_array([a.dictionary_encode() for a in arrays] if encoded else arrays)
     table = pa.table({"c": column})
     assert readers._holds_quotes(table) == any(v is not None and '"' in v for v in values)
+
+
+@pytest.mark.parametrize("zone", [None, "UTC", "America/New_York"])
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("kind", ["datetime", "date"])
+def test_typed_times_pass_through_as_parsing_them_would(zone: str | None, unit: str, kind: str) -> None:
+    """Parquet times are typed already: converted to naive UTC as `pd.to_datetime(utc=True)` would."""
+    times = pd.Series(
+        pd.to_datetime(["2026-01-31 23:30:00", None, "2026-03-08 07:15:30"]).as_unit(unit), index=[4, 2, 9]
+    )
+    values = times.dt.tz_localize(zone) if zone else times
+    got, bad = convert(values, kind, SourceConfig(path="x.parquet", key="k", time="t"))
+    want = pd.to_datetime(values, utc=True).dt.tz_convert(None)
+    pd.testing.assert_series_equal(got, want.dt.normalize() if kind == "date" else want, check_exact=True)
+    assert not bad.any()
+    assert bad.index.equals(values.index)
