@@ -26,7 +26,7 @@ from pandas.arrays import ArrowExtensionArray
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
 from healthscore.expr import Expression, parse, predicate
-from healthscore.keys import key_codes
+from healthscore.keys import encoded, key_codes
 from healthscore.models import DURATION_RE, MetricConfig
 from healthscore.sources import SourceData
 
@@ -213,10 +213,8 @@ class _Rows:
         if isinstance(column.dtype, pd.CategoricalDtype):
             values, n = column.cat.codes.to_numpy()[selected], len(column.cat.categories)
         elif isinstance(column.array, ArrowExtensionArray):  # filtered and hashed in Arrow
-            picked = pc.filter(column.array.__arrow_array__(), pa.array(selected))
-            coded = pc.dictionary_encode(picked).combine_chunks()  # missing values get a missing code
-            values = pc.fill_null(coded.indices, -1).to_numpy().astype(np.int64)
-            n = len(coded.dictionary)
+            codes_of_values, distinct = encoded(pc.filter(column.array.__arrow_array__(), pa.array(selected)))
+            values, n = codes_of_values.astype(np.int64), len(distinct)
         else:
             values, uniques = pd.factorize(column[selected])
             n = len(uniques)

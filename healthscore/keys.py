@@ -4,6 +4,7 @@ padding or Salesforce id form still join."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -142,3 +143,39 @@ def among(values: pd.Index, known: pd.Index) -> np.ndarray:
     )
     mask: np.ndarray = found.to_numpy(zero_copy_only=False).astype(bool)
     return mask
+
+
+PARALLEL_ROWS = 1_000_000  # from this many values on, text is hashed on two threads
+_HASHERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="encode")  # Arrow releases the GIL
+
+
+def encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Dictionary codes of text (int32, -1 where missing) and the distinct values they index.
+    A long column is hashed in two halves on two threads, the second half's dictionary then
+    merged into the first's (hashing strings is most of the time of reading a key)."""
+    cut = _halfway(column)
+    parts = [column] if cut is None else [column[:cut], column[cut:]]
+    (codes, dictionary), *rest = _HASHERS.map(_encoded_part, parts)
+    for more_codes, more in rest:
+        at = pc.index_in(more, value_set=dictionary)
+        new = at.is_null().to_numpy(zero_copy_only=False)
+        remap = pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+        remap[new] = np.arange(len(dictionary), len(dictionary) + int(new.sum()), dtype=np.int32)
+        dictionary = pa.concat_arrays([dictionary, more.filter(pa.array(new))])
+        codes = np.concatenate([codes, np.append(remap, np.int32(-1))[more_codes]])  # -1 picks the appended -1
+    return codes, dictionary
+
+
+def _halfway(column: pa.ChunkedArray) -> int | None:
+    """Where to split a column for two threads: None when it is too short to be worth it."""
+    return len(column) // 2 if len(column) >= PARALLEL_ROWS else None
+
+
+def _encoded_part(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """`encoded` on one thread; every chunk of Arrow's encoding shares one dictionary."""
+    coded = pc.dictionary_encode(column)
+    if coded.num_chunks == 0:
+        return np.empty(0, dtype=np.int32), pa.array([], type=column.type)
+    indices = pa.chunked_array([chunk.indices for chunk in coded.chunks], type=pa.int32())
+    codes = pc.fill_null(indices, -1).to_numpy().astype(np.int32, copy=False)
+    return codes, coded.chunk(coded.num_chunks - 1).dictionary

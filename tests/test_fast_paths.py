@@ -13,6 +13,7 @@
 7. `coerce`: numbers by one Arrow cast (`_all_numbers`) and times parsed from the text as
    read equal the pattern and the clean-up paths; `readers._holds_quotes` (a byte search)
    equals a search value by value.
+8. `keys.encoded` (Arrow, in two halves on two threads for long columns) codes every value.
 
 Each disagreement these tests found (mixed JSON keys, nullable text compared with text,
 times with nothing to parse, a quote inside an unquoted CSV field) was fixed in the package.
@@ -37,6 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from healthscore import coerce, readers
+from healthscore import keys as keys_module
 from healthscore.aggregate import aggregate_source
 from healthscore.coerce import _iso_times_quickly, convert
 from healthscore.errors import DataError
@@ -982,3 +984,48 @@ def test_typed_times_pass_through_as_parsing_them_would(zone: str | None, unit: 
     pd.testing.assert_series_equal(got, want.dt.normalize() if kind == "date" else want, check_exact=True)
     assert not bad.any()
     assert bad.index.equals(values.index)
+
+
+# --- 8. text encoded to codes, on one thread or two ------------------------------------------
+
+
+@FAST
+@given(
+    values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "é", "", " a"])), max_size=40),
+    chunks=st.integers(min_value=1, max_value=5),
+    parallel_from=st.sampled_from([0, 3, 10**9]),
+)
+def test_encoded_codes_give_back_every_value(values: list[str | None], chunks: int, parallel_from: int) -> None:
+    """Whatever the chunking and whether the halves are hashed on two threads and merged:
+    the dictionary holds each value once and dictionary[code] is the value (-1: missing)."""
+    parts = [values[len(values) * i // chunks : len(values) * (i + 1) // chunks] for i in range(chunks)]
+    column = pa.chunked_array([pa.array(part, pa.large_string()) for part in parts], type=pa.large_string())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keys_module, "PARALLEL_ROWS", parallel_from)
+        codes, dictionary = keys_module.encoded(column)
+    assert codes.dtype == np.int32
+    distinct = dictionary.to_pylist()
+    assert len(set(distinct)) == len(distinct) == len({v for v in values if v is not None})
+    assert [None if c < 0 else distinct[c] for c in codes] == values
+
+
+def test_parquet_key_encoded_in_two_halves_reads_the_same(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"account_id": ["c", "a", None, "b", "a", "d", "c", "e"], "n": np.arange(8.0)})
+    frame.to_parquet(tmp_path / "x.parquet", row_group_size=3)  # three row groups, three chunks
+    select = lambda names: (names, "account_id")  # noqa: E731
+    one = read_parquet(tmp_path / "x.parquet", tmp_path / "x.parquet", "s", select)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keys_module, "PARALLEL_ROWS", 0)
+        two = read_parquet(tmp_path / "x.parquet", tmp_path / "x.parquet", "s", select)
+    for read in (one, two):
+        assert isinstance(read.frame["account_id"].dtype, pd.CategoricalDtype)
+        assert read.frame["account_id"].astype(object).where(read.frame["account_id"].notna(), None).tolist() == [
+            "c",
+            "a",
+            None,
+            "b",
+            "a",
+            "d",
+            "c",
+            "e",
+        ]
