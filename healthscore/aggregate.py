@@ -123,9 +123,13 @@ class _MaskCache:
             return np.ones(len(self.frame), dtype=bool)
         if text not in self.cache:
             expression: Expression = parse(text)
-            columns = {c: _as_text(self.frame[c]) for c in expression.names if c in self.frame.columns}
+            names = [c for c in expression.names if c in self.frame.columns]
             try:
-                self.cache[text] = predicate(expression, columns, self.frame.index).to_numpy(dtype=bool)
+                if len(names) == 1 and isinstance(self.frame[names[0]].dtype, pd.CategoricalDtype):
+                    self.cache[text] = _per_category(expression, self.frame[names[0]])
+                else:
+                    columns = {c: _as_text(self.frame[c]) for c in names}
+                    self.cache[text] = predicate(expression, columns, self.frame.index).to_numpy(dtype=bool)
             except DataError as exc:
                 hint = f"check the columns' types in sources.{self.source}.types"
                 raise DataError(
@@ -134,9 +138,22 @@ class _MaskCache:
         return self.cache[text]
 
 
+def _per_category(expression: Expression, column: pd.Series) -> np.ndarray:
+    """A row test on one Categorical column, evaluated once per distinct value (and once
+    for a missing one), then looked up by each row's code: expressions are row by row."""
+    categories = column.cat.categories
+    values = pd.concat([pd.Series(categories), pd.Series([None], dtype=categories.dtype)], ignore_index=True)
+    name = str(column.name)
+    hits: np.ndarray = predicate(expression, {name: values}, values.index).to_numpy(dtype=bool)
+    codes: np.ndarray = column.array.codes  # type: ignore[attr-defined]
+    mask: np.ndarray = hits[codes]  # code -1 (missing) picks the last
+    return mask
+
+
 def _as_text(column: pd.Series) -> pd.Series:
-    """A Categorical column (the account key, as sources read it) as plain text, which
-    expressions compare; any other column as it is."""
+    """A Categorical column (the account key, or Parquet text of few distinct values, as
+    sources read them) as plain text, which expressions compare and metrics give; any
+    other column as it is."""
     return column.astype("str") if isinstance(column.dtype, pd.CategoricalDtype) else column
 
 
@@ -303,7 +320,7 @@ def _first_or_last(rows: _Rows, m: MetricConfig, selected: np.ndarray) -> Extens
     the selected rows with a value. Rows tied at that time are reduced by min (first) or max
     (last) of the value, so the result depends neither on row order nor on other metrics."""
     assert rows.data.time is not None
-    values, times = rows.frame[str(m.field)], rows.frame[rows.data.time]
+    values, times = _as_text(rows.frame[str(m.field)]), rows.frame[rows.data.time]
     when = times.where(selected & values.notna().to_numpy())
     edge = when.groupby(rows.codes).transform("min" if m.agg == "first" else "max")
     at_edge = (when == edge).to_numpy()
@@ -342,7 +359,7 @@ def _value_column(rows: _Rows, name: str, m: MetricConfig, keys: pd.Index) -> Ex
                 )
             ],
         )
-    values = rows.frame[str(m.field)].iloc[positions]
+    values = _as_text(rows.frame[str(m.field)].iloc[positions])
     out: ExtensionArray = values.set_axis(codes).reindex(pd.RangeIndex(rows.size)).array
     return out
 

@@ -59,7 +59,8 @@ FOOTER_LINE, REPEATED_HEADER = "report footer", "repeated header row"
 MissingColumns = Callable[[list[str]], list[str]]
 Select = Callable[[list[str]], tuple[list[str], str | None]]
 """Of a file's headers, those to read (in file order) and the one holding the account key
-(read dictionary-encoded, so it becomes a Categorical coded once per distinct key)."""
+(read dictionary-encoded, so it becomes a Categorical coded once per distinct key). With
+a key, Parquet text columns of few distinct values are read as Categoricals too."""
 
 
 def select_all(headers: list[str]) -> tuple[list[str], str | None]:
@@ -586,7 +587,15 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
         headers = clean_names(schema.names)
         keep, key = select(headers) if len(set(headers)) == len(headers) else select_all(headers)
         picked = [i for i, h in enumerate(headers) if h in set(keep)]
-        table = pq.read_table(_parquet_input(raw), columns=[schema.names[i] for i in picked])
+        # with a key to aggregate by (not the accounts, whose columns pass through as read),
+        # columns of few distinct values are read as Categoricals
+        few = (
+            []
+            if key is None
+            else _few_values(pq.read_metadata(_parquet_input(raw)), [i for i in picked if headers[i] != key])
+        )
+        columns = [schema.names[i] for i in picked]
+        table = pq.read_table(_parquet_input(raw), columns=columns, read_dictionary=[schema.names[i] for i in few])
         table.validate(full=True)  # text that is not UTF-8 fails here, not later
         frame = _arrow_frame(_key_encoded(table, [headers[i] for i in picked].index(key) if key in keep else None))
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -596,6 +605,37 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
         ) from None
     frame.columns = pd.Index([headers[i] for i in picked], dtype=object)
     return FileFrame(frame, np.arange(1, len(frame) + 1, dtype=np.int64), _row_json(frame))
+
+
+SMALL_DICTIONARY = 32 * 1024  # bytes of a row group's dictionary page: a column of few distinct values
+
+
+def _few_values(metadata: pq.FileMetaData, columns: list[int]) -> list[int]:
+    """Of the given text columns, those whose every row group holds a small dictionary (at
+    most a byte a row and 32 KiB, like event names or priorities): read as
+    dictionaries they become Categoricals, a byte a row instead of the text, compared once
+    per distinct value."""
+    if metadata.num_columns != len(metadata.schema.to_arrow_schema().names):  # nested: leaves are not columns
+        return []
+    text = [i for i in columns if metadata.schema.column(i).logical_type.type == "STRING"]
+    return [
+        i
+        for i in text
+        if metadata.num_row_groups > 0
+        and all(_few_in(metadata.row_group(r), i) for r in range(metadata.num_row_groups))
+    ]
+
+
+def _few_in(group: pq.RowGroupMetaData, column: int) -> bool:
+    """True when the row group's dictionary of the column is small, in bytes and against its rows."""
+    size = _dictionary_bytes(group.column(column))
+    return size <= SMALL_DICTIONARY and size <= group.num_rows
+
+
+def _dictionary_bytes(chunk: pq.ColumnChunkMetaData) -> float:
+    """The size of a column chunk's dictionary page (infinite without one)."""
+    start, data = chunk.dictionary_page_offset, chunk.data_page_offset
+    return data - start if chunk.has_dictionary_page and start is not None and 0 <= start < data else float("inf")
 
 
 def _key_encoded(table: pa.Table, key: int | None) -> pa.Table:

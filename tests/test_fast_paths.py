@@ -14,6 +14,8 @@
    read equal the pattern and the clean-up paths; `readers._holds_quotes` (a byte search)
    equals a search value by value.
 8. `keys.encoded` (Arrow, in two halves on two threads for long columns) codes every value.
+9. A row test on one Categorical column (Parquet text of few values) is evaluated once per
+   distinct value and equals the test on the text; aggregates of such columns equal text's.
 
 Each disagreement these tests found (mixed JSON keys, nullable text compared with text,
 times with nothing to parse, a quote inside an unquoted CSV field) was fixed in the package.
@@ -37,6 +39,7 @@ from conftest import make_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from healthscore import aggregate as aggregate_module
 from healthscore import coerce, readers
 from healthscore import keys as keys_module
 from healthscore.aggregate import aggregate_source
@@ -278,6 +281,15 @@ def test_aggregate_equals_groupby_reference_and_key_dtype_does_not_matter(rows: 
     assert_close(as_text, reference(frame, METRICS))
     as_categorical = aggregate(with_coded_keys(frame))
     pd.testing.assert_frame_equal(as_text, as_categorical, check_exact=True)
+    pd.testing.assert_frame_equal(as_text, aggregate(with_categorical_text(frame)), check_exact=True)
+
+
+def with_categorical_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its text fields as Parquet text of few values reads: Categoricals
+    whose categories are in order of appearance, not sorted."""
+    return frame.assign(
+        **{c: pd.Categorical(frame[c], categories=pd.unique(frame[c].dropna())[::-1]) for c in ("e", "u")}
+    )
 
 
 def test_aggregate_value_is_the_same_for_text_and_categorical_keys() -> None:
@@ -297,6 +309,7 @@ def test_aggregate_value_is_the_same_for_text_and_categorical_keys() -> None:
         as_text, pd.DataFrame({"v": [NAN, 2.0], "u": ["u2", "u1"]}, index=pd.Index(["A", "B"], name="account_id"))
     )
     pd.testing.assert_frame_equal(as_text, aggregate(with_coded_keys(frame), metrics), check_exact=True)
+    pd.testing.assert_frame_equal(as_text, aggregate(with_categorical_text(frame), metrics), check_exact=True)
     twice = pd.concat([frame, frame.iloc[[0]]], ignore_index=True)
     for keyed in (twice, with_coded_keys(twice)):
         with pytest.raises(DataError, match="agg value needs one row per account"):
@@ -1029,3 +1042,59 @@ def test_parquet_key_encoded_in_two_halves_reads_the_same(tmp_path: Path) -> Non
             "c",
             "e",
         ]
+
+
+# --- 9. a row test on one Categorical column, once per distinct value ------------------------
+
+ONE_COLUMN_TESTS = [
+    "e == 'login'",
+    "e != 'login'",
+    "e in ['login', 'b']",
+    "e not in ['login']",
+    "is_missing(e)",
+    "not is_missing(e) and e != 'b'",
+    "e > 'b'",
+]
+
+
+@FAST
+@given(
+    values=st.lists(st.one_of(st.none(), st.sampled_from(["login", "b", "c", ""])), max_size=20),
+    test=st.sampled_from(ONE_COLUMN_TESTS),
+)
+def test_row_test_per_category_equals_the_test_on_text(values: list[str | None], test: str) -> None:
+    text = pd.DataFrame({"e": pd.Series(values, dtype="str")})
+    categorical = text.assign(e=pd.Categorical(values, categories=pd.unique(text["e"].dropna())[::-1]))
+    want = aggregate_module._MaskCache(text, "ev").get(test, "metrics.m.where")
+    got = aggregate_module._MaskCache(categorical, "ev").get(test, "metrics.m.where")
+    np.testing.assert_array_equal(got, want)
+
+
+def test_row_test_per_category_reports_errors_as_the_text_test_does() -> None:
+    categorical = pd.DataFrame({"e": pd.Categorical(["a", "b"])})
+    with pytest.raises(DataError) as info:
+        aggregate_module._MaskCache(categorical, "ev").get("e > 3", "metrics.m.where")
+    assert "metrics.m.where" in str([p.where for p in info.value.problems])
+
+
+def test_parquet_text_of_few_values_is_read_as_categoricals_only_with_a_key(tmp_path: Path) -> None:
+    rows = 5000
+    frame = pd.DataFrame(
+        {
+            "account_id": [f"A{i % 50}" for i in range(rows)],
+            "event": [["login", "open", None][i % 3] for i in range(rows)],
+            "user_id": [f"user-{i:06d}" for i in range(rows)],  # all distinct: a big dictionary
+            "n": np.arange(rows, dtype="float64"),
+        }
+    )
+    frame.to_parquet(tmp_path / "e.parquet", row_group_size=2000)
+    path = tmp_path / "e.parquet"
+    keyed = read_parquet(path, path, "ev", lambda names: (names, "account_id"))
+    assert isinstance(keyed.frame["event"].dtype, pd.CategoricalDtype)
+    assert keyed.frame["event"].astype(object).where(keyed.frame["event"].notna(), None).tolist() == [
+        ["login", "open", None][i % 3] for i in range(rows)
+    ]
+    assert not isinstance(keyed.frame["user_id"].dtype, pd.CategoricalDtype)
+    assert keyed.frame["user_id"].tolist() == frame["user_id"].tolist()
+    whole = read_parquet(path, path, "crm")  # no key: the accounts' columns pass through as read
+    assert not any(isinstance(whole.frame[c].dtype, pd.CategoricalDtype) for c in whole.frame.columns)
