@@ -574,8 +574,13 @@ def _joined(column: pa.ChunkedArray) -> pa.Array:
 
 
 def _arrow_frame(table: pa.Table) -> pd.DataFrame:
-    """An Arrow table as pandas, integers kept exact (nullable Int64, not float)."""
-    frame: pd.DataFrame = table.to_pandas(types_mapper=lambda t: pd.Int64Dtype() if pa.types.is_integer(t) else None)
+    """An Arrow table as pandas, integers kept exact (nullable Int64, not float); the
+    table is used up (the caller keeps no other reference)."""
+    frame: pd.DataFrame = table.to_pandas(
+        types_mapper=lambda t: pd.Int64Dtype() if pa.types.is_integer(t) else None,
+        self_destruct=True,  # each column's Arrow memory freed once converted: not both copies at once
+        split_blocks=True,
+    )
     return frame
 
 
@@ -594,10 +599,11 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
             if key is None
             else _few_values(pq.read_metadata(_parquet_input(raw)), [i for i in picked if headers[i] != key])
         )
+        text_key = [schema.names[i] for i in picked if headers[i] == key and _is_text(schema.types[i])]
         columns = [schema.names[i] for i in picked]
-        table = pq.read_table(_parquet_input(raw), columns=columns, read_dictionary=[schema.names[i] for i in few])
-        table.validate(full=True)  # text that is not UTF-8 fails here, not later
-        frame = _arrow_frame(_key_encoded(table, [headers[i] for i in picked].index(key) if key in keep else None))
+        frame = _arrow_frame(
+            _parquet_table(raw, columns, text_key[0] if text_key else None, [schema.names[i] for i in few])
+        )
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             f"source {name!r}: {path} is an incomplete or invalid parquet file",
@@ -638,17 +644,26 @@ def _dictionary_bytes(chunk: pq.ColumnChunkMetaData) -> float:
     return data - start if chunk.has_dictionary_page and start is not None and 0 <= start < data else float("inf")
 
 
-def _key_encoded(table: pa.Table, key: int | None) -> pa.Table:
-    """The table with its text column `key` dictionary-encoded (`keys.encoded`): one
-    dictionary for all row groups (Parquet's own, one per row group, cost far more to
-    unify: 25 s for 50M rows of a million keys, against 6 s to encode)."""
-    if key is None or not (
-        pa.types.is_string(table.schema.types[key]) or pa.types.is_large_string(table.schema.types[key])
-    ):
-        return table
-    codes, dictionary = encoded(table.column(key))
-    keys = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), dictionary)
-    return table.set_column(key, table.schema.names[key], keys)
+def _parquet_table(raw: bytes | Path, columns: list[str], key: str | None, dictionary: list[str]) -> pa.Table:
+    """The columns of a Parquet file, `dictionary` ones dictionary-encoded as stored, and
+    the text column `key` read first on its own and encoded (`keys.encoded`) with one
+    dictionary for all row groups, so that its text is gone before the rest is read.
+    (Parquet's own dictionaries, one per row group, cost far more to unify: 25 s for 50M
+    rows of a million keys, against 6 s to encode.) Text that is not UTF-8 fails here."""
+    keys = None
+    if key is not None:
+        text = pq.read_table(_parquet_input(raw), columns=[key]).column(0)
+        text.validate(full=True)
+        codes, distinct = encoded(text)
+        del text
+        keys = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), distinct)
+    rest = pq.read_table(_parquet_input(raw), columns=[c for c in columns if c != key], read_dictionary=dictionary)
+    rest.validate(full=True)
+    return rest if keys is None else rest.add_column(0, key, keys).select(columns)
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    return bool(pa.types.is_string(dtype) or pa.types.is_large_string(dtype))
 
 
 def _parquet_input(raw: bytes | Path) -> pa.BufferReader | str:

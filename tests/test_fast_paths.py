@@ -839,7 +839,7 @@ def test_read_parquet_reads_only_the_selected_columns(monkeypatch: pytest.Monkey
 
     read = read_parquet(Path("e.parquet"), parquet_bytes(EVENTS), "ev", select)
     assert seen == [["extra", "account_id", "n", "t"]]
-    assert asked == [["account_id", "n"]]  # in file order, nothing else read
+    assert asked == [["account_id"], ["n"]]  # the key on its own first, then the rest; nothing else
     assert read.frame.columns.tolist() == ["account_id", "n"]
     key = read.frame["account_id"]
     assert isinstance(key.dtype, pd.CategoricalDtype)
