@@ -13,6 +13,7 @@ time give their smallest (first) or largest (last) value, so row order never mat
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Mapping
 
@@ -26,7 +27,7 @@ from pandas.arrays import ArrowExtensionArray
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
 from healthscore.expr import Expression, parse, predicate
-from healthscore.keys import encoded, key_codes
+from healthscore.keys import PARALLEL_ROWS, encoded, key_codes, on_two_threads
 from healthscore.models import DURATION_RE, MetricConfig
 from healthscore.sources import SourceData
 
@@ -178,6 +179,9 @@ def _numeric(frame: pd.DataFrame, source: str, metric: str, field: str, agg: str
     )
 
 
+NUNIQUE_PARTS = 4  # accounts split for nunique over many rows of text
+
+
 class _Rows:
     """A source's rows as arrays for grouped reductions: each row's account code (-1 for a
     row that counts nowhere) among `size` keys, and fields converted once however many
@@ -227,16 +231,40 @@ class _Rows:
         """Distinct non-missing values of the field per account: the distinct (account, value)
         pairs, the values coded among the selected rows only (a window holds a fraction)."""
         column = self.frame[field]
+        if isinstance(column.array, ArrowExtensionArray) and selected.sum() >= PARALLEL_ROWS:
+            # many rows: accounts split in parts, each hashed and counted on its own (two at a
+            # time), as distinct pairs never span two parts; each part's memory is a fraction
+            text = column.array.__arrow_array__()
+            edges = np.linspace(0, self.size, NUNIQUE_PARTS + 1).astype(np.int64)
+            ranges = list(itertools.pairwise(edges))
+            return sum(on_two_threads(lambda r: self._distinct_text(text, selected, *r), ranges), np.zeros(self.size))
+        values: np.ndarray
         if isinstance(column.dtype, pd.CategoricalDtype):
-            values, n = column.cat.codes.to_numpy()[selected], len(column.cat.categories)
+            values, n = column.array.codes[selected], len(column.cat.categories)  # type: ignore[attr-defined]
         elif isinstance(column.array, ArrowExtensionArray):  # filtered and hashed in Arrow
-            codes_of_values, distinct = encoded(pc.filter(column.array.__arrow_array__(), pa.array(selected)))
-            values, n = codes_of_values.astype(np.int64), len(distinct)
+            values, distinct = encoded(pc.filter(column.array.__arrow_array__(), pa.array(selected)))
+            n = len(distinct)
         else:
             values, uniques = pd.factorize(column[selected])
             n = len(uniques)
-        codes, known = self.codes[selected].astype(np.int64), values >= 0
-        pairs = np.sort(codes[known] * max(n, 1) + values[known])  # sorting beats hashing millions of pairs
+        return self._distinct_pairs(self.codes[selected], values, n)
+
+    def _distinct_text(self, text: pa.ChunkedArray, selected: np.ndarray, low: int, high: int) -> np.ndarray:
+        """`nunique` of Arrow text over the selected rows of accounts with codes low..high-1."""
+        part = selected & (self.codes >= low) & (self.codes < high)
+        values, distinct = encoded(pc.filter(text, pa.array(part)), threads=1)
+        return self._distinct_pairs(self.codes[part], values, len(distinct))
+
+    def _distinct_pairs(self, codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+        """Per account, the distinct values among rows of account `codes` and value codes
+        `values` (-1: missing) below `n`."""
+        # (account, value) pairs as one int64 each; no copies beyond that one array (L has 17M pairs)
+        pairs = codes.astype(np.int64)
+        pairs *= max(n, 1)
+        pairs += values
+        if (values < 0).any():  # missing values count nowhere
+            pairs = pairs[values >= 0]
+        pairs.sort()  # sorting beats hashing millions of pairs
         first = np.ones(len(pairs), dtype=bool)
         np.not_equal(pairs[1:], pairs[:-1], out=first[1:])
         return np.bincount(pairs[first] // max(n, 1), minlength=self.size).astype("float64")

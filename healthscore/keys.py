@@ -3,9 +3,9 @@ padding or Salesforce id form still join."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -145,17 +145,27 @@ def among(values: pd.Index, known: pd.Index) -> np.ndarray:
     return mask
 
 
+T = TypeVar("T")
+R = TypeVar("R")
 PARALLEL_ROWS = 1_000_000  # from this many values on, text is hashed on two threads
 _HASHERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="encode")  # Arrow releases the GIL
 
 
-def encoded(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+def on_two_threads(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`work` on each item, two at a time (for work that releases the GIL: Arrow, numpy
+    sorts); `work` must not itself use these threads."""
+    return list(_HASHERS.map(work, items))
+
+
+def encoded(column: pa.ChunkedArray, threads: int = 2) -> tuple[np.ndarray, pa.Array]:
     """Dictionary codes of text (int32, -1 where missing) and the distinct values they index.
-    A long column is hashed in two halves on two threads, the second half's dictionary then
-    merged into the first's (hashing strings is most of the time of reading a key)."""
-    cut = _halfway(column)
-    parts = [column] if cut is None else [column[:cut], column[cut:]]
-    (codes, dictionary), *rest = _HASHERS.map(_encoded_part, parts)
+    A long column is hashed in two halves on two threads (unless `threads` is 1), the second
+    half's dictionary then merged into the first's (hashing strings is most of the time of
+    reading a key)."""
+    cut = _halfway(column) if threads > 1 else None
+    if cut is None:
+        return _encoded_part(column)
+    (codes, dictionary), *rest = _HASHERS.map(_encoded_part, [column[:cut], column[cut:]])
     for more_codes, more in rest:
         at = pc.index_in(more, value_set=dictionary)
         new = at.is_null().to_numpy(zero_copy_only=False)

@@ -257,7 +257,7 @@ def build_manifest(
                     for f in data.files
                 ],
                 "rows_read": data.rows_read,
-                "rows_used": len(data.frame),
+                "rows_used": data.rows_used,
                 "rejected": data.rejected,
                 "dropped": data.dropped,
                 **({"join": result.joins[name].to_dict()} if name in result.joins else {}),

@@ -138,6 +138,7 @@ def run(
 
     needed = needed_columns(config)
     spine_name = config.accounts.source
+    own = sources is None  # sources this run reads are let go of once aggregated and joined
     if sources is None:
         sources = timed("read", lambda: read_sources(config, report))
     warnings = [w for data in sources.values() for w in data.warnings]
@@ -155,6 +156,9 @@ def run(
     by_source = source_metrics(config)
     aggregated, key_rows = timed("aggregate", lambda: _aggregate_all(sources, by_source, day, report))
     raw, joins = _join(config, spine, aggregated, sources, key_rows)
+    for name, data in sources.items():
+        if own and name != spine_name and not _on_backend(data):
+            data.release_rows()
     warnings += [j.warning() for j in joins.values() if j.unmatched_keys]
     raw = timed("derive", lambda: _derive(config, spine, raw))
     metric_scores = timed("normalize", lambda: _normalize_all(config, raw, warnings))

@@ -71,6 +71,18 @@ class SourceData:
     rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECTS_COLUMNS))
     dropped: dict[str, int] = field(default_factory=dict)
     origins: Origins | None = None
+    released: int | None = None  # the rows `release_rows` let go of
+
+    def release_rows(self) -> None:
+        """Let go of the rows (once aggregated, by a run that read the source itself): a
+        source of tens of millions of rows is most of a run's memory. Counts stay."""
+        self.released = len(self.frame)
+        self.frame, self.origins = self.frame.iloc[:0], None
+
+    @property
+    def rows_used(self) -> int:
+        """Rows kept for scoring (after rejects, footers and duplicates)."""
+        return self.released if self.released is not None else len(self.frame)
 
     @property
     def rows_read(self) -> int:

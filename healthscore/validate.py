@@ -300,7 +300,7 @@ def _source_report(
         table=table,
         files=tuple(FileFacts(f.path, f.rows, f.rejected) for f in data.files),
         rows=data.rows_read,
-        rows_used=len(data.frame),
+        rows_used=data.rows_used,
         columns=tuple(columns),
         time_column=data.time,
         time_min=time_min,

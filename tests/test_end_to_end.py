@@ -304,3 +304,20 @@ def test_formula_gaps_are_explained(tmp_path: Path, accounts_csv: Path) -> None:
     assert pd.isna(result.table.set_index("account_id").loc["003", "health_score"])
     messages = [w.message for w in result.summary.warnings]
     assert "1 account(s) are Unscored because the formula gave no value (one of its inputs is missing)" in messages
+
+
+def test_a_run_lets_go_of_the_event_rows_it_read_but_not_of_sources_it_was_given() -> None:
+    """Once aggregated and joined, a source's rows are most of a run's memory: a run that
+    read them lets go of them (counts stay, for the summary and the manifest)."""
+    from healthscore.pipeline import read_sources
+
+    config = load_config(ROOT / "configs" / "default.yaml")
+    own = run(config)
+    given = read_sources(config)
+    rows = {name: len(data.frame) for name, data in given.items()}
+    again = run(config, sources=given)
+    pd.testing.assert_frame_equal(own.table, again.table)
+    for name, data in own.sources.items():
+        assert data.rows_used == rows[name] == again.sources[name].rows_used
+        assert len(data.frame) == (rows[name] if name == config.accounts.source else 0)
+        assert len(again.sources[name].frame) == rows[name]  # the caller's sources are untouched

@@ -1098,3 +1098,20 @@ def test_parquet_text_of_few_values_is_read_as_categoricals_only_with_a_key(tmp_
     assert keyed.frame["user_id"].tolist() == frame["user_id"].tolist()
     whole = read_parquet(path, path, "crm")  # no key: the accounts' columns pass through as read
     assert not any(isinstance(whole.frame[c].dtype, pd.CategoricalDtype) for c in whole.frame.columns)
+
+
+@FAST
+@given(rows=ROWS)
+def test_nunique_over_many_rows_in_account_parts_equals_in_one(rows: list[tuple[Any, ...]]) -> None:
+    """The path for millions of rows (accounts split in parts, two at a time) on small data."""
+    frame = with_coded_keys(events(rows))
+    metrics = {
+        "users": MetricConfig(source="ev", agg="nunique", field="u"),
+        "n": MetricConfig(source="ev", agg="count"),
+    }
+    whole = aggregate(frame, metrics)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aggregate_module, "PARALLEL_ROWS", 0)
+        patch.setattr(aggregate_module, "NUNIQUE_PARTS", 3)
+        parts = aggregate(frame, metrics)
+    pd.testing.assert_frame_equal(parts, whole, check_exact=True)

@@ -87,7 +87,7 @@ def assert_same_run(a: RunResult, b: RunResult) -> float:
     assert a.joins == b.joins
     for name, data in a.sources.items():
         other = b.sources[name]
-        assert (data.rows_read, len(data.frame), data.rejected) == (other.rows_read, len(other.frame), other.rejected)
+        assert (data.rows_read, data.rows_used, data.rejected) == (other.rows_read, other.rows_used, other.rejected)
     return worst
 
 
