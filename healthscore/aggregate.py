@@ -126,7 +126,8 @@ class _MaskCache:
             expression: Expression = parse(text)
             names = [c for c in expression.names if c in self.frame.columns]
             try:
-                if len(names) == 1 and isinstance(self.frame[names[0]].dtype, pd.CategoricalDtype):
+                dtype = self.frame[names[0]].dtype if len(names) == 1 else None
+                if isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(dtype.categories.dtype):
                     self.cache[text] = _per_category(expression, self.frame[names[0]])
                 else:
                     columns = {c: _as_text(self.frame[c]) for c in names}
