@@ -232,19 +232,17 @@ class _Rows:
         """Distinct non-missing values of the field per account: the distinct (account, value)
         pairs, the values coded among the selected rows only (a window holds a fraction)."""
         column = self.frame[field]
-        if isinstance(column.array, ArrowExtensionArray) and selected.sum() >= PARALLEL_ROWS:
-            # many rows: accounts split in parts, each hashed and counted on its own (two at a
-            # time), as distinct pairs never span two parts; each part's memory is a fraction
+        if isinstance(column.array, ArrowExtensionArray):  # filtered and hashed in Arrow
+            # over many rows the accounts are split in parts, each hashed and counted on its
+            # own (two at a time): distinct pairs never span two parts, and each part's
+            # memory is a fraction
             text = column.array.__arrow_array__()
-            edges = np.linspace(0, self.size, NUNIQUE_PARTS + 1).astype(np.int64)
-            ranges = list(itertools.pairwise(edges))
+            parts = NUNIQUE_PARTS if selected.sum() >= PARALLEL_ROWS else 1
+            ranges = list(itertools.pairwise(np.linspace(0, self.size, parts + 1).astype(np.int64)))
             return sum(on_two_threads(lambda r: self._distinct_text(text, selected, *r), ranges), np.zeros(self.size))
         values: np.ndarray
         if isinstance(column.dtype, pd.CategoricalDtype):
             values, n = column.array.codes[selected], len(column.cat.categories)  # type: ignore[attr-defined]
-        elif isinstance(column.array, ArrowExtensionArray):  # filtered and hashed in Arrow
-            values, distinct = encoded(pc.filter(column.array.__arrow_array__(), pa.array(selected)))
-            n = len(distinct)
         else:
             values, uniques = pd.factorize(column[selected])
             n = len(uniques)
@@ -252,7 +250,7 @@ class _Rows:
 
     def _distinct_text(self, text: pa.ChunkedArray, selected: np.ndarray, low: int, high: int) -> np.ndarray:
         """`nunique` of Arrow text over the selected rows of accounts with codes low..high-1."""
-        part = selected & (self.codes >= low) & (self.codes < high)
+        part = selected & (self.codes >= low) & (self.codes < high) if (low, high) != (0, self.size) else selected
         values, distinct = encoded(pc.filter(text, pa.array(part)), threads=1)
         return self._distinct_pairs(self.codes[part], values, len(distinct))
 

@@ -165,15 +165,13 @@ def encoded(column: pa.ChunkedArray, threads: int = 2) -> tuple[np.ndarray, pa.A
     cut = _halfway(column) if threads > 1 else None
     if cut is None:
         return _encoded_part(column)
-    (codes, dictionary), *rest = _HASHERS.map(_encoded_part, [column[:cut], column[cut:]])
-    for more_codes, more in rest:
-        at = pc.index_in(more, value_set=dictionary)
-        new = at.is_null().to_numpy(zero_copy_only=False)
-        remap = pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int32)
-        remap[new] = np.arange(len(dictionary), len(dictionary) + int(new.sum()), dtype=np.int32)
-        dictionary = pa.concat_arrays([dictionary, more.filter(pa.array(new))])
-        codes = np.concatenate([codes, np.append(remap, np.int32(-1))[more_codes]])  # -1 picks the appended -1
-    return codes, dictionary
+    (codes, dictionary), (more_codes, more) = _HASHERS.map(_encoded_part, [column[:cut], column[cut:]])
+    at = pc.index_in(more, value_set=dictionary)  # the second half's values in the first's dictionary
+    new = at.is_null().to_numpy(zero_copy_only=False)
+    remap = pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    remap[new] = np.arange(len(dictionary), len(dictionary) + int(new.sum()), dtype=np.int32)
+    merged = pa.concat_arrays([dictionary, more.filter(pa.array(new))])
+    return np.concatenate([codes, np.append(remap, np.int32(-1))[more_codes]]), merged  # -1 picks the appended -1
 
 
 def _halfway(column: pa.ChunkedArray) -> int | None:

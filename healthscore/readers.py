@@ -185,10 +185,7 @@ def read_csv(
     quick = _read_csv_quickly(data, source, skipped, missing, select)
     if quick is not None:
         quick.notes = notes
-        first = str(quick.frame.columns[0])
-        if '"' not in first and data.find(first.encode("utf-8"), data.find(b"\n") + 1) < 0:
-            return quick  # the first name is nowhere below the header line: no header repeats
-        return drop_repeated_headers(quick, list(quick.frame.columns))
+        return drop_repeated_headers(quick, list(quick.frame.columns), data)
     delimiter, records, names = _choose_delimiter(data, source, skipped, missing)
     header_rows = min(source.header_rows, len(records))
     body = Records(*(a[header_rows:] for a in (records.starts, records.ends, records.lines, records.fields)))
@@ -222,7 +219,7 @@ def read_csv(
     result = FileFrame(frame, kept.lines, lambda pos: [kept.text(data, int(i)) for i in pos], rejected)
     result.dropped[FOOTER_LINE] += int(footer.sum())
     result.notes, result.delimiter = notes, delimiter
-    return drop_repeated_headers(result, names)
+    return drop_repeated_headers(result, names, data)
 
 
 def _fallback_note(decoded: Decoded, path: Path, name: str) -> list[Problem]:
@@ -438,10 +435,14 @@ def _rows_frame(table: pa.Table) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
 
 
-def drop_repeated_headers(result: FileFrame, names: list[str]) -> FileFrame:
-    """Drop rows that repeat the header (files concatenated with their headers), counted."""
+def drop_repeated_headers(result: FileFrame, names: list[str], text: bytes | None = None) -> FileFrame:
+    """Drop rows that repeat the header (files concatenated with their headers), counted.
+    Given `text`, the file's text from its header line on, the rows are not looked at when
+    the first name appears nowhere after that line (one byte search, not a pass per row)."""
     frame = result.frame
     if frame.empty or frame.shape[1] == 0:
+        return result
+    if text is not None and '"' not in names[0] and text.find(names[0].encode("utf-8"), text.find(b"\n") + 1) < 0:
         return result
     first = frame.iloc[:, 0].astype("str").str.strip() == names[0]
     if not first.any():
@@ -588,22 +589,18 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
     """A Parquet file (its bytes, or its path), only the columns `select` picks (a text key
     dictionary-encoded); a truncated or non-Parquet file is a DataError naming it."""
     try:
-        schema = pq.read_schema(_parquet_input(raw))
+        opened = pq.ParquetFile(_parquet_input(raw))  # the footer, parsed once
+        metadata, schema = opened.metadata, opened.schema_arrow
         headers = clean_names(schema.names)
         keep, key = select(headers) if len(set(headers)) == len(headers) else select_all(headers)
         picked = [i for i, h in enumerate(headers) if h in set(keep)]
         # with a key to aggregate by (not the accounts, whose columns pass through as read),
         # columns of few distinct values are read as Categoricals
-        few = (
-            []
-            if key is None
-            else _few_values(pq.read_metadata(_parquet_input(raw)), [i for i in picked if headers[i] != key])
-        )
+        few = [] if key is None else _few_values(metadata, len(schema), [i for i in picked if headers[i] != key])
         text_key = [schema.names[i] for i in picked if headers[i] == key and _is_text(schema.types[i])]
         columns = [schema.names[i] for i in picked]
-        frame = _arrow_frame(
-            _parquet_table(raw, columns, text_key[0] if text_key else None, [schema.names[i] for i in few])
-        )
+        file = pq.ParquetFile(_parquet_input(raw), metadata=metadata, read_dictionary=[schema.names[i] for i in few])
+        frame = _arrow_frame(_parquet_table(file, columns, text_key[0] if text_key else None))
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             f"source {name!r}: {path} is an incomplete or invalid parquet file",
@@ -616,12 +613,12 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
 SMALL_DICTIONARY = 32 * 1024  # bytes of a row group's dictionary page: a column of few distinct values
 
 
-def _few_values(metadata: pq.FileMetaData, columns: list[int]) -> list[int]:
+def _few_values(metadata: pq.FileMetaData, fields: int, columns: list[int]) -> list[int]:
     """Of the given text columns, those whose every row group holds a small dictionary (at
     most a byte a row and 32 KiB, like event names or priorities): read as
     dictionaries they become Categoricals, a byte a row instead of the text, compared once
-    per distinct value."""
-    if metadata.num_columns != len(metadata.schema.to_arrow_schema().names):  # nested: leaves are not columns
+    per distinct value. `fields`: the Arrow schema's field count."""
+    if metadata.num_columns != fields:  # nested: Parquet's leaf columns are not the fields
         return []
     text = [i for i in columns if metadata.schema.column(i).logical_type.type == "STRING"]
     return [
@@ -644,20 +641,20 @@ def _dictionary_bytes(chunk: pq.ColumnChunkMetaData) -> float:
     return data - start if chunk.has_dictionary_page and start is not None and 0 <= start < data else float("inf")
 
 
-def _parquet_table(raw: bytes | Path, columns: list[str], key: str | None, dictionary: list[str]) -> pa.Table:
-    """The columns of a Parquet file, `dictionary` ones dictionary-encoded as stored, and
+def _parquet_table(file: pq.ParquetFile, columns: list[str], key: str | None) -> pa.Table:
+    """The columns of a Parquet file (those it was opened to read as dictionaries so), and
     the text column `key` read first on its own and encoded (`keys.encoded`) with one
     dictionary for all row groups, so that its text is gone before the rest is read.
     (Parquet's own dictionaries, one per row group, cost far more to unify: 25 s for 50M
     rows of a million keys, against 6 s to encode.) Text that is not UTF-8 fails here."""
     keys = None
     if key is not None:
-        text = pq.read_table(_parquet_input(raw), columns=[key]).column(0)
+        text = file.read(columns=[key]).column(0)
         text.validate(full=True)
         codes, distinct = encoded(text)
         del text
         keys = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), distinct)
-    rest = pq.read_table(_parquet_input(raw), columns=[c for c in columns if c != key], read_dictionary=dictionary)
+    rest = file.read(columns=[c for c in columns if c != key])
     rest.validate(full=True)
     return rest if keys is None else rest.add_column(0, key, keys).select(columns)
 

@@ -824,13 +824,13 @@ EVENTS = pd.DataFrame(
 
 def test_read_parquet_reads_only_the_selected_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[list[str]] = []
-    read_table = pq.read_table
+    original = pq.ParquetFile.read
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
+    def spy(self: pq.ParquetFile, *args: Any, **kwargs: Any) -> Any:
         asked.append(list(kwargs["columns"]))
-        return read_table(*args, **kwargs)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pq, "read_table", spy)
+    monkeypatch.setattr(pq.ParquetFile, "read", spy)
     seen: list[list[str]] = []
 
     def select(headers: list[str]) -> tuple[list[str], str | None]:
