@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from healthscore.account_ids import close_ids, find_account
 from healthscore.explanation import (
@@ -78,33 +80,41 @@ def ranked_drivers(
 def top_drivers(
     lost: pd.DataFrame, metric_scores: pd.DataFrame, labels: dict[str, str], n: int = TOP_DRIVERS
 ) -> pd.Series:
-    """Per account, the `n` metrics costing the most points, e.g. 'NPS 2.0/10 (-12.8)'; '' if none."""
+    """Per account, the `n` metrics costing the most points, e.g. 'NPS 2.0/10 (-12.8)'; '' if none.
+
+    The text is joined in Arrow, from the labels and numbers each formatted once."""
     if lost.empty or not len(lost.columns):
         return pd.Series("", index=lost.index, dtype="str")
-    names = np.array([labels.get(c, c) for c in lost.columns], dtype=object)
+    names = pa.array([labels.get(c, c) for c in lost.columns], type=pa.large_string())
     order, top_points, top_scores = ranked_drivers(lost, metric_scores, n)
-    text = pd.Series("", index=lost.index, dtype="str")
+    text = pc.fill_null(pa.nulls(len(lost), type=pa.large_string()), _literal(""))
     for rank in range(min(n, len(lost.columns))):
         keep = top_points[:, rank] >= MIN_POINTS
-        part = (
-            pd.Series(names[order[:, rank]], index=lost.index, dtype="str")
-            + " "
-            + pd.Series(_one_decimal(top_scores[:, rank]), index=lost.index, dtype="str")
-            + "/10 (-"
-            + pd.Series(_one_decimal(top_points[:, rank]), index=lost.index, dtype="str")
-            + ")"
+        part = pc.binary_join_element_wise(
+            names.take(order[:, rank]),
+            _literal(" "),
+            _one_decimal(top_scores[:, rank]),
+            _literal("/10 (-"),
+            _one_decimal(top_points[:, rank]),
+            _literal(")"),
+            _literal(""),  # the separator between the pieces
         )
-        sep = np.where((text.str.len() > 0).to_numpy() & keep, "; ", "")
-        text = text + sep + part.where(keep, "")
-    return text
+        after = pc.binary_join_element_wise(text, part, _literal("; "))
+        text = pc.if_else(keep, pc.if_else(pc.greater(pc.binary_length(text), 0), after, part), text)
+    return pd.Series(text.to_pandas().array, index=lost.index)
 
 
-def _one_decimal(values: np.ndarray) -> np.ndarray:
-    """Numbers rounded to one decimal as text ('12.0', never '-0.0'), each distinct value
-    formatted once."""
+def _literal(value: str) -> pa.Scalar:
+    """A text constant for the Arrow joins above."""
+    return pa.scalar(value, type=pa.large_string())
+
+
+def _one_decimal(values: np.ndarray) -> pa.Array:
+    """Numbers rounded to one decimal as text ('12.0', never '-0.0'; 'nan' for NaN), each
+    distinct value formatted once."""
     codes, distinct = pd.factorize(np.round(values, 1) + 0.0)  # NaN is code -1
-    text: np.ndarray = np.array([*(str(v) for v in distinct), "nan"], dtype=object)[codes]
-    return text
+    texts = pa.array([*(str(v) for v in distinct), "nan"], type=pa.large_string())
+    return texts.take(np.where(codes < 0, len(distinct), codes))
 
 
 # ---- one account, explained ------------------------------------------------------------------

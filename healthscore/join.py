@@ -7,13 +7,16 @@ accounts. Keys of other sources that match no account are reported, never droppe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+from pandas.api.extensions import ExtensionDtype
 
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
-from healthscore.keys import among, key_codes
+from healthscore.keys import key_codes, positions_in, text_array
 from healthscore.sources import SourceData
 
 EXAMPLES = 5
@@ -78,14 +81,24 @@ def spine_frame(data: SourceData) -> pd.DataFrame:
 def join_metrics(
     config: Config, spine: pd.DataFrame, aggregated: dict[str, pd.DataFrame], sources: dict[str, SourceData]
 ) -> tuple[pd.DataFrame, dict[str, SourceJoin]]:
-    """Aggregate metric values reindexed onto the spine (with `missing.fill` applied), and join stats."""
-    raw = pd.DataFrame(index=spine.index)
+    """Aggregate metric values put onto the spine (with `missing.fill` applied), and join stats.
+
+    Each source's distinct keys are looked up among the accounts once, in Arrow: that one
+    lookup both places its values and counts its unmatched keys."""
+    accounts = text_array(spine.index)
+    columns: dict[str, Any] = {}
     joins: dict[str, SourceJoin] = {}
     for name, values in aggregated.items():
-        joins[name] = _join_stats(name, sources[name], spine.index)
-        aligned = values.reindex(spine.index)  # the keys looked up once per source
+        keys, rows, keyless = _keys_with_rows(sources[name])
+        row_of = positions_in(accounts, keys)  # per account, its row among the source's keys
+        joins[name] = _join_stats(name, keys, rows, keyless, row_of)
+        if not _same_keys(values.index, keys):  # keys whose rows all fall after as_of have no values
+            row_of = positions_in(accounts, values.index)
         for metric in values.columns:
-            raw[metric] = aligned[metric]
+            column = values[metric]
+            held = column.array if isinstance(column.dtype, ExtensionDtype) else column.to_numpy()
+            columns[metric] = pd.api.extensions.take(held, row_of, allow_fill=True)  # -1: missing
+    raw = pd.DataFrame(columns, index=spine.index)
     for name in config.metrics:
         if name not in raw.columns:
             raw[name] = pd.Series(float("nan"), index=spine.index)  # expr metrics, filled in later
@@ -95,16 +108,30 @@ def join_metrics(
     return raw, joins
 
 
-def _join_stats(name: str, data: SourceData, accounts: pd.Index) -> SourceJoin:
-    """How the source's keys meet the spine: each distinct key looked up once (the source's
-    rows are factorized to codes, not matched one by one)."""
+def _keys_with_rows(data: SourceData) -> tuple[pd.Index, np.ndarray, int]:
+    """The source's distinct keys (sorted), the rows of each, and the rows without a key
+    (the rows are factorized to codes, not matched one by one)."""
     codes, keys = key_codes(data.frame[data.key])
     present = codes >= 0
-    rows_per_key = np.bincount(codes[present], minlength=len(keys))
-    uniques = keys[rows_per_key > 0]
-    rows_per_key = rows_per_key[rows_per_key > 0]
-    unmatched = ~among(uniques, accounts)
-    unmatched_rows = int(rows_per_key[unmatched].sum()) + int((~present).sum())  # a missing key matches nothing
-    examples = tuple(sorted(uniques[unmatched].tolist())[:EXAMPLES])
-    distinct, unmatched_keys = len(uniques), int(unmatched.sum())
-    return SourceJoin(name, distinct, distinct - unmatched_keys, unmatched_keys, unmatched_rows, examples)
+    rows = np.bincount(codes[present], minlength=len(keys))
+    return keys[rows > 0], rows[rows > 0], int((~present).sum())
+
+
+def _same_keys(index: pd.Index, keys: pd.Index) -> bool:
+    """True when an aggregate's index holds exactly these keys, in this order."""
+    if len(index) != len(keys):
+        return False
+    return bool(pc.all(pc.equal(text_array(index), text_array(keys))).as_py() is not False)
+
+
+def _join_stats(name: str, keys: pd.Index, rows: np.ndarray, keyless: int, row_of: np.ndarray) -> SourceJoin:
+    """How the source's keys met the spine, from each account's row among them (`row_of`);
+    a missing key matches nothing."""
+    matched = np.zeros(len(keys), dtype=bool)
+    matched[row_of[row_of >= 0]] = True
+    unmatched = ~matched
+    examples = tuple(sorted(keys[unmatched].astype("str").tolist())[:EXAMPLES])
+    unmatched_keys = int(unmatched.sum())
+    return SourceJoin(
+        name, len(keys), len(keys) - unmatched_keys, unmatched_keys, int(rows[unmatched].sum()) + keyless, examples
+    )

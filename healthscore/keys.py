@@ -138,11 +138,30 @@ def key_codes(keys: pd.Series) -> tuple[np.ndarray, pd.Index]:
 def among(values: pd.Index, known: pd.Index) -> np.ndarray:
     """A mask of the text keys `values` found among `known`, hashed once in Arrow (pandas'
     `isin` on Arrow text turns every known key into a Python object first)."""
-    found = pc.is_in(
-        pa.array(values.astype("str"), type=pa.string()), value_set=pa.array(known.astype("str"), type=pa.string())
-    )
+    found = pc.is_in(text_array(values), value_set=text_array(known))
     mask: np.ndarray = found.to_numpy(zero_copy_only=False).astype(bool)
     return mask
+
+
+def positions_in(values: pd.Index | pa.Array, known: pd.Index | pa.Array) -> np.ndarray:
+    """Each text key of `values`: its position in `known` (int64, -1 where absent), hashed in Arrow."""
+    at = pc.index_in(text_array(values), value_set=text_array(known))
+    positions: np.ndarray = pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return positions
+
+
+def text_array(values: pd.Index | pd.Series | pa.Array) -> pa.Array:
+    """Keys as one Arrow large_string array: Arrow-backed text as it is held (no Python
+    objects), anything else converted."""
+    if isinstance(values, pa.Array):
+        return values if values.type == pa.large_string() else values.cast(pa.large_string())
+    array = values.array
+    if hasattr(array, "__arrow_array__") and not isinstance(values.dtype, pd.CategoricalDtype):
+        arrow = pa.array(array)
+        if pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type):
+            chunks = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
+            return chunks.cast(pa.large_string())
+    return pa.array(np.asarray(values.astype("str"), dtype=object), type=pa.large_string(), from_pandas=True)
 
 
 T = TypeVar("T")

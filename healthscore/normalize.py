@@ -21,6 +21,10 @@ def normalize(values: pd.Series, metric: MetricConfig, name: str = "metric") -> 
     """0..10 scores of one metric's raw values, and warnings (e.g. unmapped categories)."""
     scale = metric.scale
     warnings: list[Problem] = []
+    index = values.index
+    # by position: pandas looks values up in a text index (copying a million account ids
+    # to Python objects) in operations as plain as a comparison with a number
+    values = values.reset_index(drop=True)
     if scale.method == "categorical":
         scores = _categorical(values, scale, name, warnings)
     elif scale.method == "boolean":
@@ -30,7 +34,7 @@ def normalize(values: pd.Series, metric: MetricConfig, name: str = "metric") -> 
         scores = _numeric_method(numbers, scale)
         if metric.direction == "lower_is_better" and scale.method in POPULATION_METHODS:
             scores = 10.0 - scores
-    return scores.astype("float64").rename(name), warnings
+    return pd.Series(scores.to_numpy(dtype="float64"), index=index, name=name), warnings
 
 
 def _numeric_method(x: pd.Series, scale: ScaleConfig) -> pd.Series:

@@ -298,7 +298,7 @@ def _derive(config: Config, spine: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFr
     """Add expr metrics (in dependency order) computed from other metrics and spine columns."""
     exprs = {n: m for n, m in config.metrics.items() if m.expr is not None}
     deps = {n: set(parse(str(m.expr)).names) & set(config.metrics) for n, m in exprs.items()}
-    raw = raw.copy()
+    raw = raw.copy(deep=False)  # columns are added to the copy, the caller's frame is untouched
     for name in expr_metric_order(deps):
         expression = parse(str(exprs[name].expr))
         # names are metrics or spine columns: reading the accounts source checked the latter

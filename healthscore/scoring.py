@@ -157,8 +157,9 @@ def formula_scores(config: Config, base: Scores, metric_scores: pd.DataFrame, ra
 
 def finish_scores(scores: Scores, min_coverage: float) -> pd.Series:
     """The published health score: one decimal, empty below min_coverage."""
-    rounded = scores.health.round(1) + 0.0  # + 0.0 turns -0.0 (e.g. clip of a formula) into 0.0
-    return rounded.where(scores.coverage + 1e-9 >= min_coverage)
+    rounded = np.round(scores.health.to_numpy(dtype="float64"), 1) + 0.0  # + 0.0: -0.0 (a clipped formula) is 0.0
+    covered = scores.coverage.to_numpy(dtype="float64") + 1e-9 >= min_coverage
+    return pd.Series(np.where(covered, rounded, np.nan), index=scores.health.index)
 
 
 def segment_of(score: pd.Series, segments: tuple[SegmentConfig, ...]) -> pd.DataFrame:

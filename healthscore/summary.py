@@ -297,9 +297,14 @@ def _lowest(
     config: Config, table: pd.DataFrame, spine: pd.DataFrame, arr: np.ndarray | None, top: int
 ) -> list[dict[str, Any]]:
     """The `top` lowest-scoring accounts, shown with the most ARR at stake first."""
-    frame = table[["account_id", "health_score", "segment", "top_drivers"]].copy()
-    frame["name"] = _names(config, table, spine).to_numpy()
-    frame["arr"] = arr if arr is not None else np.nan
+    scores = table["health_score"].to_numpy(dtype="float64", na_value=np.nan)
+    rows = np.flatnonzero(~np.isnan(scores))
+    if 0 < top < len(rows):  # only rows that can be among the lowest are sorted: those up to the cut, ties too
+        cut = np.partition(scores[rows], top - 1)[top - 1]
+        rows = rows[scores[rows] <= cut]
+    frame = table[["account_id", "health_score", "segment", "top_drivers"]].iloc[rows]
+    frame["name"] = _names(config, table.iloc[rows], spine.iloc[rows]).to_numpy()
+    frame["arr"] = arr[rows] if arr is not None else np.nan
     lowest = (
         frame.dropna(subset=["health_score"]).sort_values(["health_score", "account_id"], kind="mergesort").head(top)
     )

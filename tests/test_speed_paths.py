@@ -3,24 +3,32 @@
 1. `coerce._to_number`: plain numbers parsed by pyarrow, the rest by the string clean-up,
    equals the string clean-up of every value (numbers, sign of zero, bad-value mask).
 2. `readers._parse_rows_quickly` (pyarrow.csv) reads the same text values as pandas.
-3. `join._join_stats` from factorized keys equals matching every row's key.
+3. `join.join_metrics` (one Arrow lookup of each source's keys) equals reindexing the
+   aggregates and matching every row's key.
+4. `explain.top_drivers` (joined in Arrow) equals formatting each account's drivers in Python.
+5. `summary._lowest` (the lowest accounts picked by a partition) equals sorting every account.
 """
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import make_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from healthscore.coerce import _to_number, _to_number_slowly
-from healthscore.join import EXAMPLES, SourceJoin, _join_stats
+from healthscore.explain import MIN_POINTS, top_drivers
+from healthscore.join import EXAMPLES, SourceJoin, join_metrics
 from healthscore.models import SourceConfig
 from healthscore.readers import _parse_rows_quickly, parse_rows_with_pandas
 from healthscore.sources import SourceData
+from healthscore.summary import _lowest
 
 TOKENS = ["1", "0", "-0", "+3", "12.5", ".5", "5.", "1e3", "1E-2", "inf", "nan", "", " ", " 7 ", "$4", "5%"]
 TOKENS += ["1,5", "1.500", "1'000", "1 000", "abc", "0x10", "1_0", "-", "e5", "99999999999999999999", "\u00a05"]
@@ -113,23 +121,124 @@ def test_csv_fast_parse_equals_pandas(pieces: list[str], delimiter: str, width: 
     pd.testing.assert_frame_equal(fast, slow, check_column_type=False, check_index_type=False)
 
 
-# --- 3. join statistics from factorized keys equal those of matching every row's key
+# --- 3. the join (one Arrow lookup per source) equals reindexing and matching every row's key
+
+KEYS = ["a", "b", "c", "x", "y", "z", "A"]
+JOIN_CONFIG = make_config(
+    Path("."),
+    accounts={"source": "crm"},
+    sources={"crm": {"path": "crm.csv", "key": "id"}, "usage": {"path": "usage.csv", "key": "k", "time": "at"}},
+    metrics={
+        "n": {"source": "usage", "agg": "count", "missing": {"fill": 0}, "scale": {"method": "percentile"}},
+        "plan": {
+            "source": "usage",
+            "agg": "last",
+            "field": "plan",
+            "scale": {"method": "categorical", "map": {"pa": 10}},
+        },
+    },
+    groups={"g": {"metrics": ["n"]}},
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(keys=st.lists(st.sampled_from(["a", "b", "c", "x", "y", "z", "A"]), max_size=30))
-def test_join_stats_equal_row_by_row_matching(keys: list[str]) -> None:
-    accounts = pd.Index(["a", "b", "c", "d"], name="account_id")
-    frame = pd.DataFrame({"k": pd.Series(keys, dtype="str")})
-    stats = _join_stats("usage", SourceData("usage", frame, "k", None, []), accounts)
-    column = frame["k"]
-    matched = column.isin(accounts)
-    unmatched = column[~matched]
-    assert stats == SourceJoin(
+@given(
+    rows=st.lists(st.one_of(st.none(), st.sampled_from(KEYS)), max_size=30),
+    accounts=st.lists(st.sampled_from(["a", "b", "c", "d", "x"]), unique=True, min_size=1),
+    valued=st.sets(st.sampled_from(KEYS)),
+)
+def test_join_equals_reindexing_and_row_by_row_matching(
+    rows: list[str | None], accounts: list[str], valued: set[str]
+) -> None:
+    spine = pd.DataFrame({"id": pd.Series(accounts, dtype="str")}).set_index("id", drop=False)
+    frame = pd.DataFrame({"k": pd.Series(rows, dtype="str")})
+    # the aggregate holds some of the keys with rows (the others' rows all fall after as_of), sorted
+    held = sorted(set(frame["k"].dropna()) & valued)
+    values = pd.DataFrame(
+        {"n": np.arange(len(held), dtype="float64") + 1, "plan": pd.Series([f"p{k}" for k in held], dtype="str")},
+        index=pd.Index(held, dtype="str"),
+    )
+    data = SourceData("usage", frame, "k", None, [])
+    raw, joins = join_metrics(JOIN_CONFIG, spine, {"usage": values}, {"usage": data})
+    expected = values.reindex(spine.index)
+    pd.testing.assert_series_equal(raw["n"], expected["n"].fillna(0), check_names=False)
+    pd.testing.assert_series_equal(raw["plan"], expected["plan"], check_names=False)
+    column = frame["k"].dropna()
+    unmatched = column[~column.isin(accounts)]
+    assert joins["usage"] == SourceJoin(
         "usage",
         column.nunique(),
         column.nunique() - unmatched.nunique(),
         unmatched.nunique(),
-        int((~matched).sum()),
+        len(unmatched) + int(frame["k"].isna().sum()),
         tuple(sorted(unmatched.unique().tolist())[:EXAMPLES]),
+    )
+
+
+# --- 4. top drivers joined in Arrow equal the text formatted account by account
+
+POINTS = st.one_of(
+    st.just(float("nan")), st.sampled_from([0.0, 0.04, 0.049, 0.05, 0.051, 7.5, 7.45]), st.floats(0, 100)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lost=hnp.arrays("float64", st.tuples(st.integers(0, 12), st.integers(1, 5)), elements=POINTS),
+    scores=st.lists(st.one_of(st.just(float("nan")), st.floats(0, 10)), min_size=5, max_size=5),
+)
+def test_top_drivers_equal_formatting_row_by_row(lost: np.ndarray, scores: list[float]) -> None:
+    columns = [f"m{i}" for i in range(lost.shape[1])]
+    index = pd.Index([f"A{i}" for i in range(len(lost))], dtype="str")
+    frame = pd.DataFrame(lost, index=index, columns=columns)
+    metric_scores = pd.DataFrame([scores[: len(columns)]] * len(lost), index=index, columns=columns)
+    labels = {"m0": "Logins (30d)", "m1": "NPS"}
+    got = top_drivers(frame, metric_scores, labels)
+
+    def text(number: float) -> str:
+        return str(round(number, 1) + 0.0)
+
+    expected = []
+    for row, row_scores in zip(lost, metric_scores.to_numpy(), strict=True):
+        order = sorted(range(len(columns)), key=lambda i: (np.isnan(row[i]), -np.nan_to_num(row[i]), i))[:3]
+        parts = [
+            f"{labels.get(columns[i], columns[i])} {text(row_scores[i])}/10 (-{text(row[i])})"
+            for i in order
+            if row[i] >= MIN_POINTS
+        ]
+        expected.append("; ".join(parts))
+    assert got.index.equals(index)
+    assert got.tolist() == expected
+
+
+# --- 5. the lowest accounts picked by a partition equal those of sorting every account
+
+SUMMARY_CONFIG = make_config(
+    Path("."),
+    accounts={"source": "crm"},
+    sources={"crm": {"path": "crm.csv", "key": "id"}},
+    metrics={"a": {"source": "crm", "agg": "value", "field": "a", "scale": {"method": "identity"}}},
+    groups={"g": {"metrics": ["a"]}},
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scores=st.lists(
+        st.one_of(st.just(float("nan")), st.sampled_from([0.0, 12.5, 40.0]), st.floats(0, 100)), max_size=40
+    ),
+    top=st.integers(0, 12),
+)
+def test_lowest_by_partition_equals_sorting_every_account(scores: list[float], top: int) -> None:
+    ids = [f"A{(7 * i) % 41:02d}" for i in range(len(scores))]
+    table = pd.DataFrame(
+        {"account_id": ids, "health_score": scores, "segment": "s", "top_drivers": ""}, dtype=object
+    ).astype({"health_score": "float64"})
+    arr = np.arange(len(scores), dtype="float64") % 3
+    frame = table[["account_id", "health_score", "segment", "top_drivers"]].assign(name=table["account_id"], arr=arr)
+    lowest = frame.dropna(subset=["health_score"]).sort_values(["health_score", "account_id"], kind="mergesort")
+    lowest = lowest.head(top).sort_values(["arr", "health_score"], ascending=[False, True], kind="mergesort")
+    got = _lowest(SUMMARY_CONFIG, table, table, arr, top)
+    assert [(r["account_id"], r["health_score"], r["arr"]) for r in got] == list(
+        zip(lowest["account_id"], lowest["health_score"], lowest["arr"], strict=True)
     )
