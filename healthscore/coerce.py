@@ -6,6 +6,7 @@ run stops with the file, line, column and value, and how to fix it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -195,6 +196,8 @@ def _to_datetime(values: pd.Series, source: SourceConfig, date_only: bool) -> tu
         exact = values.astype("Int64") if integers else numbers  # floats would round off ns
         unit = epoch_unit(numbers)
         parsed = pd.to_datetime(exact, unit=unit, utc=True, errors="coerce")  # type: ignore[call-overload]
+    elif (objects := _python_times(values)) is not None:
+        parsed = objects
     else:
         fmt = None if source.date_format.upper() == "ISO8601" else source.date_format
         text = values
@@ -216,6 +219,19 @@ def _to_datetime(values: pd.Series, source: SourceConfig, date_only: bool) -> tu
     if date_only:
         parsed = parsed.dt.normalize()
     return parsed, values.notna() & parsed.isna()
+
+
+def _python_times(values: pd.Series) -> pd.Series | None:
+    """Dates held as Python objects (Parquet dates) as UTC midnights, converted by Arrow
+    rather than written out as text and parsed back; None when the column holds anything
+    else (datetimes among them: Arrow would cut their time of day off), or nothing."""
+    if not pd.api.types.is_object_dtype(values.dtype):
+        return None
+    kinds = set(pd.unique(values.map(type, na_action="ignore").dropna()))  # a C loop, not a Python one
+    if kinds != {dt.date}:
+        return None
+    utc = pc.cast(pa.array(values, type=pa.date32(), from_pandas=True), pa.timestamp("us"))
+    return pd.Series(utc.to_numpy(zero_copy_only=False), index=values.index).dt.tz_localize("UTC")
 
 
 def _iso_times_quickly(text: pd.Series) -> pd.Series | None:

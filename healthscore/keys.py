@@ -100,7 +100,8 @@ def coded_keys(values: pd.Series, transforms: Sequence[str]) -> tuple[pd.Series,
         raw_codes, uniques = pd.factorize(key_to_text(values) if pd.api.types.is_object_dtype(values.dtype) else values)
         distinct = pd.Series(uniques)
     text, bad = checked_keys(distinct, transforms)
-    codes_of_distinct, categories = pd.factorize(text, sort=True)
+    # with no transform the distinct values stay distinct (an empty one becomes missing): sorting them is enough
+    codes_of_distinct, categories = pd.factorize(text, sort=True) if transforms else _sorted(text)
     # code -1 (missing) picks the appended -1; the codes take the smallest type that holds them
     recode = np.append(codes_of_distinct, -1).astype(_code_type(len(categories)))
     codes = raw_codes if _is_identity(recode, raw_codes) else recode[raw_codes]
@@ -109,6 +110,18 @@ def coded_keys(values: pd.Series, transforms: Sequence[str]) -> tuple[pd.Series,
     coded = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories), validate=False)
     keys = pd.Series(coded, index=values.index, name=values.name)
     return keys, bad_rows
+
+
+def _sorted(distinct: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """`pd.factorize(distinct, sort=True)` of values known to be distinct: each value's
+    position in sorted order (-1 where missing) and the sorted values, by one Arrow sort and
+    no hashing."""
+    text = text_array(distinct)
+    order = pc.array_sort_indices(text, null_placement="at_end").to_numpy()
+    present = len(text) - text.null_count
+    codes = np.full(len(text), -1, dtype=np.int64)
+    codes[order[:present]] = np.arange(present)
+    return codes, pd.Index(text.take(order[:present]).to_pandas().array)
 
 
 def _code_type(categories: int) -> type[np.signedinteger[Any]]:

@@ -999,6 +999,39 @@ def test_typed_times_pass_through_as_parsing_them_would(zone: str | None, unit: 
     assert bad.index.equals(values.index)
 
 
+PYTHON_TIMES = st.one_of(
+    st.none(),
+    st.dates(dt.date(1900, 1, 1), dt.date(2200, 12, 31)),
+    st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2200, 12, 31)),
+    st.datetimes(
+        dt.datetime(1900, 1, 2),
+        dt.datetime(2200, 12, 30),
+        timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=-5, minutes=-30))]),
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.one_of(
+        st.lists(st.one_of(st.none(), st.dates(dt.date(1900, 1, 1), dt.date(2200, 12, 31))), max_size=12),
+        st.lists(PYTHON_TIMES, max_size=12),
+    ),
+    kind=st.sampled_from(["datetime", "date"]),
+)
+def test_python_times_equal_parsing_their_text(values: list[Any], kind: str) -> None:
+    """Dates held as Python objects (Parquet dates), converted by Arrow, give what parsing
+    their ISO text gives; any other mix of objects (datetimes, aware or naive, among dates)
+    is parsed as text, as before."""
+    column = pd.Series(values, dtype=object, index=np.arange(len(values)) * 2)
+    source = SourceConfig(path="x.parquet", key="k", time="t")
+    got, bad = convert(column, kind, source)
+    text = pd.Series([v.isoformat() if v is not None else None for v in values], dtype="str", index=column.index)
+    want, want_bad = convert(text, kind, source)
+    pd.testing.assert_series_equal(got, want, check_exact=True)
+    assert bad.tolist() == want_bad.tolist()
+
+
 # --- 8. text encoded to codes, on one thread or two ------------------------------------------
 
 
