@@ -30,7 +30,7 @@ from healthscore.explanation import (
     OverrideInfo,
 )
 from healthscore.expr import parse
-from healthscore.scoring import group_weight_matrix, metric_weight_matrix, segment_of
+from healthscore.scoring import BLOCK, group_weight_matrix, metric_weight_matrix, segment_of
 
 if TYPE_CHECKING:
     from healthscore.config import Config
@@ -70,11 +70,13 @@ def ranked_drivers(
     """Per account, the column positions of the `n` metrics costing the most points (most
     first, ties by column order), their points lost, and their 0..10 scores; a driver is
     shown only when its points reach MIN_POINTS."""
-    values = lost.to_numpy(dtype="float64")
+    return _ranked(lost.to_numpy(dtype="float64"), metric_scores[lost.columns].to_numpy(dtype="float64"), n)
+
+
+def _ranked(values: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`ranked_drivers` of points lost `values` and metric `scores` (accounts x metrics)."""
     order = np.argsort(-values, axis=1, kind="stable")[:, :n]
-    rows = np.arange(len(lost))[:, None]
-    scores = metric_scores[lost.columns].to_numpy(dtype="float64")
-    return order, values[rows, order], scores[rows, order]
+    return order, np.take_along_axis(values, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
 
 def top_drivers(
@@ -82,13 +84,25 @@ def top_drivers(
 ) -> pd.Series:
     """Per account, the `n` metrics costing the most points, e.g. 'NPS 2.0/10 (-12.8)'; '' if none.
 
-    The text is joined in Arrow, from the labels and numbers each formatted once."""
+    The text is joined in Arrow, from the labels and numbers each formatted once, a block
+    of accounts at a time (a block's arrays are reused rather than mapped anew)."""
     if lost.empty or not len(lost.columns):
         return pd.Series("", index=lost.index, dtype="str")
     names = pa.array([labels.get(c, c) for c in lost.columns], type=pa.large_string())
-    order, top_points, top_scores = ranked_drivers(lost, metric_scores, n)
-    text = pc.fill_null(pa.nulls(len(lost), type=pa.large_string()), _literal(""))
-    for rank in range(min(n, len(lost.columns))):
+    values = lost.to_numpy(dtype="float64")
+    scores = metric_scores[lost.columns].to_numpy(dtype="float64")
+    blocks = [
+        _drivers_text(names, values[start : start + BLOCK], scores[start : start + BLOCK], n)
+        for start in range(0, len(lost), BLOCK)
+    ]
+    return pd.Series(pa.chunked_array(blocks, type=pa.large_string()).to_pandas().array, index=lost.index)
+
+
+def _drivers_text(names: pa.Array, values: np.ndarray, scores: np.ndarray, n: int) -> pa.Array:
+    """The top drivers' text of a block of accounts (points lost `values`, metric `scores`)."""
+    order, top_points, top_scores = _ranked(values, scores, n)
+    text = pc.fill_null(pa.nulls(len(values), type=pa.large_string()), _literal(""))
+    for rank in range(order.shape[1]):
         keep = top_points[:, rank] >= MIN_POINTS
         part = pc.binary_join_element_wise(
             names.take(order[:, rank]),
@@ -101,7 +115,7 @@ def top_drivers(
         )
         after = pc.binary_join_element_wise(text, part, _literal("; "))
         text = pc.if_else(keep, pc.if_else(pc.greater(pc.binary_length(text), 0), after, part), text)
-    return pd.Series(text.to_pandas().array, index=lost.index)
+    return text
 
 
 def _literal(value: str) -> pa.Scalar:

@@ -70,6 +70,9 @@ def metric_weight_matrix(config: Config, metrics: list[str]) -> np.ndarray:
     return matrix
 
 
+BLOCK = 1 << 16  # accounts scored at a time: a block's arrays are reused, not mapped anew (page faults)
+
+
 def weighted_scores(config: Config, metric_scores: pd.DataFrame, profile: pd.Series) -> Scores:
     """Group scores, health score (unrounded), coverage and effective weights by the weights method."""
     metrics = list(metric_scores.columns)
@@ -82,11 +85,32 @@ def weighted_scores(config: Config, metric_scores: pd.DataFrame, profile: pd.Ser
             profile=profile,
             effective_weights=pd.DataFrame(0.0, index=index, columns=metrics),
         )
-    s = metric_scores.to_numpy(dtype="float64")
-    present = ~np.isnan(s)
-    s0 = np.where(present, s, 0.0)
+    scores = metric_scores.to_numpy(dtype="float64")
     w = metric_weight_matrix(config, metrics)  # G x k
     g_weights = group_weight_matrix(config, profile)  # n x G
+    n = len(index)
+    health, coverage = np.empty(n), np.empty(n)
+    # column-major, as a DataFrame holds its columns: taken as they are, not copied
+    group, effective = np.empty((len(config.groups), n)).T, np.empty((len(metrics), n)).T
+    for start in range(0, n, BLOCK):  # the same arithmetic, a block of accounts at a time
+        rows = slice(start, start + BLOCK)
+        health[rows], coverage[rows], group[rows], effective[rows] = _weighted(scores[rows], g_weights[rows], w)
+    return Scores(
+        health=pd.Series(health, index=index),
+        coverage=pd.Series(coverage, index=index),
+        groups=pd.DataFrame(group, index=index, columns=list(config.groups), copy=False),
+        effective_weights=pd.DataFrame(effective, index=index, columns=metrics, copy=False),
+        profile=profile,
+    )
+
+
+def _weighted(
+    s: np.ndarray, g_weights: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Health, coverage, group scores and effective weights of accounts with metric scores
+    `s` (n x k, NaN missing), group weights `g_weights` (n x G) and within-group weights `w`."""
+    present = ~np.isnan(s)
+    s0 = np.where(present, s, 0.0)
     g_norm = g_weights / g_weights.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         present_weight = present.astype("float64") @ w.T  # n x G: weight share of present metrics
@@ -103,13 +127,7 @@ def weighted_scores(config: Config, metric_scores: pd.DataFrame, profile: pd.Ser
         per_weight = np.nan_to_num(np.where(g_present, g_eff / present_weight, 0.0))  # NaN: no group weighs
         effective = present * (per_weight @ w)
     coverage = ((g_norm @ w) * present).sum(axis=1)
-    return Scores(
-        health=pd.Series(health, index=index),
-        coverage=pd.Series(coverage, index=index),
-        groups=pd.DataFrame(group, index=index, columns=list(config.groups)),
-        effective_weights=pd.DataFrame(effective, index=index, columns=metrics),
-        profile=profile,
-    )
+    return health, coverage, group, effective
 
 
 def formula_scores(config: Config, base: Scores, metric_scores: pd.DataFrame, raw: pd.DataFrame) -> Scores:

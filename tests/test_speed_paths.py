@@ -7,12 +7,14 @@
    aggregates and matching every row's key.
 4. `explain.top_drivers` (joined in Arrow) equals formatting each account's drivers in Python.
 5. `summary._lowest` (the lowest accounts picked by a partition) equals sorting every account.
+6. `scoring.weighted_scores` a block of accounts at a time equals all accounts at once.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from healthscore import explain, scoring
 from healthscore.coerce import _to_number, _to_number_slowly
 from healthscore.explain import MIN_POINTS, top_drivers
 from healthscore.join import EXAMPLES, SourceJoin, join_metrics
@@ -186,14 +189,17 @@ POINTS = st.one_of(
 @given(
     lost=hnp.arrays("float64", st.tuples(st.integers(0, 12), st.integers(1, 5)), elements=POINTS),
     scores=st.lists(st.one_of(st.just(float("nan")), st.floats(0, 10)), min_size=5, max_size=5),
+    block=st.sampled_from([1, 2, 5, explain.BLOCK]),
 )
-def test_top_drivers_equal_formatting_row_by_row(lost: np.ndarray, scores: list[float]) -> None:
+def test_top_drivers_equal_formatting_row_by_row(lost: np.ndarray, scores: list[float], block: int) -> None:
+    """Accounts in blocks of any size (one account, or all of them in one)."""
     columns = [f"m{i}" for i in range(lost.shape[1])]
     index = pd.Index([f"A{i}" for i in range(len(lost))], dtype="str")
     frame = pd.DataFrame(lost, index=index, columns=columns)
     metric_scores = pd.DataFrame([scores[: len(columns)]] * len(lost), index=index, columns=columns)
     labels = {"m0": "Logins (30d)", "m1": "NPS"}
-    got = top_drivers(frame, metric_scores, labels)
+    with patch.object(explain, "BLOCK", block):
+        got = top_drivers(frame, metric_scores, labels)
 
     def text(number: float) -> str:
         return str(round(number, 1) + 0.0)
@@ -242,3 +248,39 @@ def test_lowest_by_partition_equals_sorting_every_account(scores: list[float], t
     assert [(r["account_id"], r["health_score"], r["arr"]) for r in got] == list(
         zip(lowest["account_id"], lowest["health_score"], lowest["arr"], strict=True)
     )
+
+
+# --- 6. scores computed a block of accounts at a time equal all accounts at once
+
+WEIGHTS_CONFIG = make_config(
+    Path("."),
+    accounts={"source": "crm"},
+    sources={"crm": {"path": "crm.csv", "key": "id"}},
+    metrics={m: {"source": "crm", "agg": "value", "field": m, "scale": {"method": "identity"}} for m in "abcd"},
+    groups={
+        "g1": {"weight": 3, "metrics": {"a": 1, "b": 3}},
+        "g2": {"weight": 0, "metrics": ["c"]},
+        "g3": {"metrics": ["d"]},
+    },
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    scores=hnp.arrays(
+        "float64", st.tuples(st.integers(0, 20), st.just(4)), elements=st.one_of(st.just(np.nan), st.floats(0, 10))
+    ),
+    block=st.integers(1, 7),
+)
+def test_weighted_scores_by_blocks_equal_all_at_once(scores: np.ndarray, block: int) -> None:
+    frame = pd.DataFrame(
+        scores, columns=list("abcd"), index=pd.Index([f"A{i}" for i in range(len(scores))], dtype="str")
+    )
+    profile = pd.Series("default", index=frame.index, dtype="str")
+    whole = scoring.weighted_scores(WEIGHTS_CONFIG, frame, profile)
+    with patch.object(scoring, "BLOCK", block):
+        blocks = scoring.weighted_scores(WEIGHTS_CONFIG, frame, profile)
+    for got, want in [(blocks.health, whole.health), (blocks.coverage, whole.coverage)]:
+        pd.testing.assert_series_equal(got, want, check_exact=True)
+    pd.testing.assert_frame_equal(blocks.groups, whole.groups, check_exact=True)
+    pd.testing.assert_frame_equal(blocks.effective_weights, whole.effective_weights, check_exact=True)
