@@ -365,8 +365,10 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 def _in_interval(frame: pd.DataFrame, data: SourceData, interval: Interval) -> np.ndarray:
     if interval is None or data.time is None:
         return np.ones(len(frame), dtype=bool)
-    times = frame[data.time]
-    return ((times >= interval[0]) & (times < interval[1])).to_numpy()
+    times = frame[data.time].to_numpy()  # datetime64 as held: NaT compares false, as in pandas
+    start, end = (bound.to_datetime64().astype(times.dtype) for bound in interval)  # day bounds: exact in any unit
+    inside: np.ndarray = (times >= start) & (times < end)
+    return inside
 
 
 def _value_column(rows: _Rows, name: str, m: MetricConfig, keys: pd.Index) -> ExtensionArray:

@@ -11,12 +11,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 from pandas.api.extensions import ExtensionDtype
 
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
-from healthscore.keys import key_codes, positions_in, text_array
+from healthscore.keys import key_codes, positions_in, same_text, text_array
 from healthscore.sources import SourceData
 
 EXAMPLES = 5
@@ -92,7 +91,7 @@ def join_metrics(
         keys, rows, keyless = _keys_with_rows(sources[name])
         row_of = positions_in(accounts, keys)  # per account, its row among the source's keys
         joins[name] = _join_stats(name, keys, rows, keyless, row_of)
-        if not _same_keys(values.index, keys):  # keys whose rows all fall after as_of have no values
+        if not same_text(values.index, keys):  # keys whose rows all fall after as_of have no values
             row_of = positions_in(accounts, values.index)
         for metric in values.columns:
             column = values[metric]
@@ -115,13 +114,6 @@ def _keys_with_rows(data: SourceData) -> tuple[pd.Index, np.ndarray, int]:
     present = codes >= 0
     rows = np.bincount(codes[present], minlength=len(keys))
     return keys[rows > 0], rows[rows > 0], int((~present).sum())
-
-
-def _same_keys(index: pd.Index, keys: pd.Index) -> bool:
-    """True when an aggregate's index holds exactly these keys, in this order."""
-    if len(index) != len(keys):
-        return False
-    return bool(pc.all(pc.equal(text_array(index), text_array(keys))).as_py() is not False)
 
 
 def _join_stats(name: str, keys: pd.Index, rows: np.ndarray, keyless: int, row_of: np.ndarray) -> SourceJoin:

@@ -100,8 +100,9 @@ def coded_keys(values: pd.Series, transforms: Sequence[str]) -> tuple[pd.Series,
         raw_codes, uniques = pd.factorize(key_to_text(values) if pd.api.types.is_object_dtype(values.dtype) else values)
         distinct = pd.Series(uniques)
     text, bad = checked_keys(distinct, transforms)
-    # with no transform the distinct values stay distinct (an empty one becomes missing): sorting them is enough
-    codes_of_distinct, categories = pd.factorize(text, sort=True) if transforms else _sorted(text)
+    # keys the transforms left as they were (an empty one becomes missing) stay distinct: sorting them is enough
+    unchanged = not transforms or same_text(text, checked_keys(distinct, ())[0])
+    codes_of_distinct, categories = _sorted(text) if unchanged else pd.factorize(text, sort=True)
     # code -1 (missing) picks the appended -1; the codes take the smallest type that holds them
     recode = np.append(codes_of_distinct, -1).astype(_code_type(len(categories)))
     codes = raw_codes if _is_identity(recode, raw_codes) else recode[raw_codes]
@@ -122,6 +123,15 @@ def _sorted(distinct: pd.Series) -> tuple[np.ndarray, pd.Index]:
     codes = np.full(len(text), -1, dtype=np.int64)
     codes[order[:present]] = np.arange(present)
     return codes, pd.Index(text.take(order[:present]).to_pandas().array)
+
+
+def same_text(a: pd.Series | pd.Index, b: pd.Series | pd.Index) -> bool:
+    """True when two text columns hold the same values, missing in the same places."""
+    x, y = text_array(a), text_array(b)
+    if len(x) != len(y) or x.null_count != y.null_count:
+        return False
+    both = pc.and_(pc.equal(x.is_null(), y.is_null()), pc.fill_null(pc.equal(x, y), True))
+    return bool(pc.all(both).as_py() is not False)
 
 
 def _code_type(categories: int) -> type[np.signedinteger[Any]]:
