@@ -7,8 +7,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+
+class RowLines:
+    """The lines of a file whose row i is line i + 1 (Parquet, JSON arrays), computed only
+    for the rows asked for: a file of 50 million rows needs no 400 MB array to say so."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, at: Any) -> np.ndarray:
+        """The lines of the rows a boolean mask, positions or a slice pick (as numpy would)."""
+        if isinstance(at, slice):
+            return np.arange(*at.indices(self.count), dtype=np.int64) + 1
+        picked = np.asarray(at)
+        if picked.dtype == bool:
+            if picked.shape != (self.count,):
+                raise IndexError(f"a mask of {picked.shape} for {self.count} rows")
+            return np.flatnonzero(picked) + 1
+        rows = picked.astype(np.int64)
+        if rows.size and (rows.min() < -self.count or rows.max() >= self.count):
+            raise IndexError(f"row positions out of range for {self.count} rows")
+        return np.where(rows < 0, rows + self.count, rows) + 1
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.arange(1, self.count + 1, dtype=dtype or np.int64)
+
+
+Lines = np.ndarray | RowLines
 
 
 @dataclass(frozen=True)
@@ -18,14 +50,20 @@ class Origins:
 
     labels: Sequence[str]
     starts: np.ndarray
-    lines: np.ndarray
+    lines: Lines
 
     @classmethod
-    def of_files(cls, labels: Sequence[str], lines: Sequence[np.ndarray]) -> Origins:
+    def of_files(cls, labels: Sequence[str], lines: Sequence[Lines]) -> Origins:
         """The origins of the files' rows in order, `lines[i]` those of file `labels[i]`."""
         sizes = np.array([len(part) for part in lines], dtype=np.int64)
         starts = np.cumsum(sizes) - sizes
-        joined = lines[0] if len(lines) == 1 else np.concatenate(lines) if lines else np.empty(0, dtype=np.int64)
+        joined = (
+            lines[0]
+            if len(lines) == 1
+            else np.concatenate([np.asarray(p) for p in lines])
+            if lines
+            else np.empty(0, np.int64)
+        )
         return cls(list(labels), starts, joined)
 
     def files(self, positions: np.ndarray) -> np.ndarray:

@@ -162,7 +162,7 @@ def _read(path: Path, id_column: str, churn_column: str) -> tuple[pd.DataFrame, 
             f"outcomes file {path} has no rows",
             [Problem("the file has a header but no accounts", str(path), "export the outcomes again")],
         )
-    return frame, read.lines
+    return frame, np.asarray(read.lines)  # an outcomes file is small: its lines as an array
 
 
 def _check_ids(ids: pd.Series, lines: np.ndarray, table: pd.DataFrame, where: str, column: str) -> None:

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from healthscore.errors import DataError, InputMissingError, Problem
 from healthscore.keys import encoded
 from healthscore.models import SourceConfig
+from healthscore.origins import Lines, RowLines
 from healthscore.textfile import (
     Decoded,
     Records,
@@ -89,7 +90,7 @@ class FileFrame:
     """A file's data rows and what was set aside; `raw(positions)` gives rows' raw text."""
 
     frame: pd.DataFrame
-    lines: np.ndarray
+    lines: Lines
     raw: Callable[[np.ndarray], list[str]]
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REJECT_COLUMNS)))
     dropped: Counter[str] = field(default_factory=Counter)
@@ -544,7 +545,7 @@ def _read_json_array(path: Path, data: bytes, name: str) -> FileFrame:
         )
     frame = pd.json_normalize(items)
     frame.columns = pd.Index(clean_names(list(frame.columns)), dtype=object)
-    return FileFrame(frame, np.arange(1, len(frame) + 1, dtype=np.int64), _row_json(frame))
+    return FileFrame(frame, RowLines(len(frame)), _row_json(frame))
 
 
 def flatten(table: pa.Table) -> pa.Table:
@@ -607,7 +608,7 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
             [Problem(_first_line(exc), str(path), "re-export it; a copy may have been cut short")],
         ) from None
     frame.columns = pd.Index([headers[i] for i in picked], dtype=object)
-    return FileFrame(frame, np.arange(1, len(frame) + 1, dtype=np.int64), _row_json(frame))
+    return FileFrame(frame, RowLines(len(frame)), _row_json(frame))
 
 
 SMALL_DICTIONARY = 32 * 1024  # bytes of a row group's dictionary page: a column of few distinct values

@@ -28,7 +28,7 @@ from healthscore.config import Config
 from healthscore.errors import DataError, InputMissingError, Problem
 from healthscore.keys import coded_keys
 from healthscore.models import SourceConfig
-from healthscore.origins import Origins
+from healthscore.origins import Lines, Origins
 from healthscore.presets import derive_columns, derived_inputs, lowercase_columns, renames_for, with_preset
 from healthscore.readers import FOOTER_LINE, REPORT_FOOTER, FileFrame, file_format, is_footer, read_file
 from healthscore.textfile import is_gzip, sniff_delimiter
@@ -233,7 +233,7 @@ REASONS = (None, EMPTY_KEY, BAD_ID, NO_TIME)
 
 def _screen_rows(
     frame: pd.DataFrame, read: FileFrame, source: SourceConfig, keep_time: bool
-) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+) -> tuple[pd.DataFrame, Lines, pd.DataFrame]:
     """Normalize the key and set aside rows that cannot be used: footers with an empty key
     (dropped, counted in `read.dropped`), empty keys, Salesforce ids with a wrong checksum
     suffix, and (unless `keep_time`) rows without a time. Returns the rows kept, their

@@ -845,7 +845,7 @@ def test_read_parquet_reads_only_the_selected_columns(monkeypatch: pytest.Monkey
     assert isinstance(key.dtype, pd.CategoricalDtype)
     assert as_texts(key) == ["b", "a", "b", None]
     assert read.frame["n"].tolist() == [1, 2, pd.NA, 4]
-    assert read.lines.tolist() == [1, 2, 3, 4]
+    assert np.asarray(read.lines).tolist() == [1, 2, 3, 4]
     assert read.raw(np.array([1])) == ['{"account_id":"a","n":2}']
 
 

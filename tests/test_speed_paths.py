@@ -9,6 +9,7 @@
 5. `summary._lowest` (the lowest accounts picked by a partition) equals sorting every account.
 6. `scoring.weighted_scores` a block of accounts at a time equals all accounts at once.
 7. Window bounds compared in the times' own unit (s to ns) equal pandas' comparison.
+8. `origins.RowLines` (Parquet rows' lines, computed when asked) equals an array of lines.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from healthscore.coerce import _to_number, _to_number_slowly
 from healthscore.explain import MIN_POINTS, top_drivers
 from healthscore.join import EXAMPLES, SourceJoin, join_metrics
 from healthscore.models import SourceConfig
+from healthscore.origins import Origins, RowLines
 from healthscore.readers import _parse_rows_quickly, parse_rows_with_pandas
 from healthscore.sources import SourceData
 from healthscore.summary import _lowest
@@ -305,3 +307,29 @@ def test_window_bounds_in_any_unit(unit: str) -> None:
     assert (
         got.tolist() == ((times >= interval[0]) & (times < interval[1])).tolist() == [True, False, False, False, True]
     )
+
+
+# --- 8. Parquet rows' lines computed when asked equal an array of them
+
+
+@settings(max_examples=200, deadline=None)
+@given(count=st.integers(0, 30), data=st.data())
+def test_row_lines_equal_an_array_of_lines(count: int, data: st.DataObject) -> None:
+    lines, array = RowLines(count), np.arange(1, count + 1, dtype=np.int64)
+    mask = np.array(data.draw(st.lists(st.booleans(), min_size=count, max_size=count)), dtype=bool)
+    positions = np.array(
+        data.draw(st.lists(st.integers(-count, count - 1), max_size=8)) if count else [], dtype=np.int64
+    )
+    start, stop, step = (data.draw(st.one_of(st.none(), st.integers(-40, 40))) for _ in range(3))
+    assert np.array_equal(lines[mask], array[mask])
+    assert np.array_equal(lines[positions], array[positions])
+    if step != 0:
+        assert np.array_equal(lines[start:stop:step], array[start:stop:step])
+    assert np.array_equal(np.asarray(lines), array)
+    assert len(lines) == count
+    with pytest.raises(IndexError):
+        lines[np.array([count])]
+    with pytest.raises(IndexError):
+        lines[np.ones(count + 1, dtype=bool)]
+    origins = Origins.of_files(["a.parquet", "b.csv"], [lines, np.array([2, 5])])
+    assert np.array_equal(origins.lines, np.concatenate([array, [2, 5]]))
