@@ -20,14 +20,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from pandas.api.extensions import ExtensionArray
 from pandas.arrays import ArrowExtensionArray
 
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
 from healthscore.expr import Expression, parse, predicate
-from healthscore.keys import PARALLEL_ROWS, encoded, key_codes, on_two_threads
+from healthscore.keys import encoded, key_codes, on_two_threads
 from healthscore.models import DURATION_RE, MetricConfig
 from healthscore.sources import SourceData
 
@@ -180,7 +179,7 @@ def _numeric(frame: pd.DataFrame, source: str, metric: str, field: str, agg: str
     )
 
 
-NUNIQUE_PARTS = 4  # accounts split for nunique over many rows of text
+NUNIQUE_PART_ROWS = 1_000_000  # rows of text hashed together for nunique (accounts split in parts)
 
 
 class _Rows:
@@ -232,14 +231,8 @@ class _Rows:
         """Distinct non-missing values of the field per account: the distinct (account, value)
         pairs, the values coded among the selected rows only (a window holds a fraction)."""
         column = self.frame[field]
-        if isinstance(column.array, ArrowExtensionArray):  # filtered and hashed in Arrow
-            # over many rows the accounts are split in parts, each hashed and counted on its
-            # own (two at a time): distinct pairs never span two parts, and each part's
-            # memory is a fraction
-            text = column.array.__arrow_array__()
-            parts = NUNIQUE_PARTS if selected.sum() >= PARALLEL_ROWS else 1
-            ranges = list(itertools.pairwise(np.linspace(0, self.size, parts + 1).astype(np.int64)))
-            return sum(on_two_threads(lambda r: self._distinct_text(text, selected, *r), ranges), np.zeros(self.size))
+        if isinstance(column.array, ArrowExtensionArray):  # hashed in Arrow, a part of the accounts at a time
+            return self._distinct_text(column.array.__arrow_array__(), selected)
         values: np.ndarray
         if isinstance(column.dtype, pd.CategoricalDtype):
             values, n = column.array.codes[selected], len(column.cat.categories)  # type: ignore[attr-defined]
@@ -248,11 +241,28 @@ class _Rows:
             n = len(uniques)
         return self._distinct_pairs(self.codes[selected], values, n)
 
-    def _distinct_text(self, text: pa.ChunkedArray, selected: np.ndarray, low: int, high: int) -> np.ndarray:
-        """`nunique` of Arrow text over the selected rows of accounts with codes low..high-1."""
-        part = selected & (self.codes >= low) & (self.codes < high) if (low, high) != (0, self.size) else selected
-        values, distinct = encoded(pc.filter(text, pa.array(part)), threads=1)
-        return self._distinct_pairs(self.codes[part], values, len(distinct))
+    def _distinct_text(self, text: pa.ChunkedArray, selected: np.ndarray) -> np.ndarray:
+        """`nunique` of Arrow text over the selected rows. Over many rows the accounts are
+        split in parts of about NUNIQUE_PART_ROWS rows, the rows put in part order once,
+        then each part hashed on its own, two at a time: a part's hash table is small enough
+        to stay in cache (a third of the time of one table for all), and distinct pairs
+        never span two parts."""
+        rows = np.flatnonzero(selected)
+        codes = self.codes[rows]
+        parts = max(1, len(rows) // NUNIQUE_PART_ROWS)
+        bounds = np.array([0, len(rows)])
+        if parts > 1:
+            part = (codes.astype(np.int64) * parts // max(self.size, 1)).astype(np.int16)  # accounts in order
+            order = np.argsort(part, kind="stable")
+            rows, codes = rows[order], codes[order]
+            bounds = np.searchsorted(part[order], np.arange(parts + 1))
+        picked = text.take(rows)
+
+        def count(span: tuple[int, int]) -> np.ndarray:
+            values, distinct = encoded(picked.slice(span[0], span[1] - span[0]), threads=1)
+            return self._distinct_pairs(codes[span[0] : span[1]], values, len(distinct))
+
+        return sum(on_two_threads(count, list(itertools.pairwise(bounds.tolist()))), np.zeros(self.size))
 
     def _distinct_pairs(self, codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
         """Per account, the distinct values among rows of account `codes` and value codes

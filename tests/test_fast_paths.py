@@ -1134,8 +1134,8 @@ def test_parquet_text_of_few_values_is_read_as_categoricals_only_with_a_key(tmp_
 
 
 @FAST
-@given(rows=ROWS)
-def test_nunique_over_many_rows_in_account_parts_equals_in_one(rows: list[tuple[Any, ...]]) -> None:
+@given(rows=ROWS, part_rows=st.integers(1, 4))
+def test_nunique_over_many_rows_in_account_parts_equals_in_one(rows: list[tuple[Any, ...]], part_rows: int) -> None:
     """The path for millions of rows (accounts split in parts, two at a time) on small data."""
     frame = with_coded_keys(events(rows))
     metrics = {
@@ -1143,8 +1143,8 @@ def test_nunique_over_many_rows_in_account_parts_equals_in_one(rows: list[tuple[
         "n": MetricConfig(source="ev", agg="count"),
     }
     whole = aggregate(frame, metrics)
+    assert isinstance(frame["u"].array, pd.arrays.ArrowStringArray)  # the path of Arrow text
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(aggregate_module, "PARALLEL_ROWS", 0)
-        patch.setattr(aggregate_module, "NUNIQUE_PARTS", 3)
+        patch.setattr(aggregate_module, "NUNIQUE_PART_ROWS", part_rows)
         parts = aggregate(frame, metrics)
     pd.testing.assert_frame_equal(parts, whole, check_exact=True)
