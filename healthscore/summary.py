@@ -305,9 +305,7 @@ def _lowest(
     frame = table[["account_id", "health_score", "segment", "top_drivers"]].iloc[rows]
     frame["name"] = _names(config, table.iloc[rows], spine.iloc[rows]).to_numpy()
     frame["arr"] = arr[rows] if arr is not None else np.nan
-    lowest = (
-        frame.dropna(subset=["health_score"]).sort_values(["health_score", "account_id"], kind="mergesort").head(top)
-    )
+    lowest = frame.sort_values(["health_score", "account_id"], kind="mergesort").head(top)  # scored rows only
     lowest = lowest.sort_values(["arr", "health_score"], ascending=[False, True], kind="mergesort")
     if arr is None:
         lowest["arr"] = None
