@@ -59,9 +59,14 @@ MIN_POINTS = 0.05
 
 
 def points_lost(effective_weights: pd.DataFrame, metric_scores: pd.DataFrame) -> pd.DataFrame:
-    """Accounts x metrics: points of the 0..100 score each metric costs (0 when missing)."""
-    gap = (10.0 - metric_scores[effective_weights.columns]).fillna(0.0)
-    return effective_weights * gap * 10.0
+    """Accounts x metrics: points of the 0..100 score each metric costs (0 when missing);
+    the two frames hold the same accounts in the same order (a run's)."""
+    if not effective_weights.index.equals(metric_scores.index):
+        raise ValueError("points_lost needs effective weights and metric scores of the same accounts, in order")
+    gap = 10.0 - metric_scores[effective_weights.columns].to_numpy(dtype="float64")
+    gap[np.isnan(gap)] = 0.0
+    lost = effective_weights.to_numpy(dtype="float64") * gap * 10.0  # numpy, not pandas' alignment on account ids
+    return pd.DataFrame(lost, index=effective_weights.index, columns=effective_weights.columns, copy=False)
 
 
 def ranked_drivers(

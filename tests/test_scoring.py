@@ -343,6 +343,15 @@ def test_points_lost_and_driver_label() -> None:
     assert drivers.tolist() == ["NPS 2.0/10 (-12.8)"]
 
 
+def test_points_lost_needs_the_same_accounts_in_order() -> None:
+    """Computed by position, so frames of other accounts (or another order) are refused."""
+    weights = pd.DataFrame({"nps": [0.5, 1.0]}, index=["A", "B"])
+    scores = pd.DataFrame({"nps": [2.0, np.nan]}, index=["A", "B"])
+    assert points_lost(weights, scores)["nps"].tolist() == [40.0, 0.0]
+    with pytest.raises(ValueError, match="same accounts"):
+        points_lost(weights, scores.iloc[::-1])
+
+
 def test_top_drivers_three_most_points_and_missing_are_not_drivers(tmp_path: Path) -> None:
     metrics = {m: value_metric(m, label=m.upper()) for m in "abcd"}
     rows = [row("A"), row("B", b=NAN), row("C", a=10, b=10, c=10, d=10), row("D", a=NAN, b=NAN, c=NAN, d=NAN)]
