@@ -27,9 +27,10 @@ from healthscore.ibis_backends import FILE_COL, MEMORY, ROW_COL, Backends, backe
 from healthscore.ibis_coerce import Typer
 from healthscore.keys import checked_keys
 from healthscore.models import Config, SourceConfig
+from healthscore.origins import Origins, RowLines
 from healthscore.presets import derive_columns, derived_inputs, lowercase_columns, renames_for, with_preset
 from healthscore.readers import clean_names, file_format
-from healthscore.sources import EMPTY_KEY, NO_TIME, REJECTS_COLUMNS, FileRead, Origins, SourceData, source_files
+from healthscore.sources import EMPTY_KEY, NO_TIME, REJECTS_COLUMNS, FileRead, SourceData, source_files
 from healthscore.textfile import sniff_delimiter
 
 __all__ = ["REJECTS_KEPT", "BackendSource", "open_source", "read_table_accounts"]
@@ -310,7 +311,7 @@ def read_table_accounts(config: Config, name: str, needed: Collection[str], back
     renamed = _renamed(raw, source, name, set(_all_renamed(raw, source)) | required, [reference])
     frame = backend_call("fetch the accounts", name, lambda: renamed.order_by(source.key).to_pandas())
     frame = frame.reset_index(drop=True)
-    origins = Origins.of_files([reference], [np.arange(1, len(frame) + 1, dtype=np.int64)])  # rows, as fetched
+    origins = Origins.of_files([reference], [RowLines(len(frame))])  # rows, as fetched
     frame = apply_types(frame, source.types, source, origins, infer=False, name=name)
     keys, bad_ids = checked_keys(frame[source.key], source.key_transform)
     reasons = pd.Series(None, index=frame.index, dtype="object")

@@ -13,11 +13,12 @@ import numpy as np
 
 
 class RowLines:
-    """The lines of a file whose row i is line i + 1 (Parquet, JSON arrays), computed only
+    """The lines of a file whose rows are consecutive lines from `first` on (Parquet and
+    JSON arrays from 1, a well-formed CSV from the line after its header), computed only
     for the rows asked for: a file of 50 million rows needs no 400 MB array to say so."""
 
-    def __init__(self, count: int) -> None:
-        self.count = count
+    def __init__(self, count: int, first: int = 1) -> None:
+        self.count, self.first = count, first
 
     def __len__(self) -> int:
         return self.count
@@ -25,19 +26,19 @@ class RowLines:
     def __getitem__(self, at: Any) -> np.ndarray:
         """The lines of the rows a boolean mask, positions or a slice pick (as numpy would)."""
         if isinstance(at, slice):
-            return np.arange(*at.indices(self.count), dtype=np.int64) + 1
+            return np.arange(*at.indices(self.count), dtype=np.int64) + self.first
         picked = np.asarray(at)
         if picked.dtype == bool:
             if picked.shape != (self.count,):
                 raise IndexError(f"a mask of {picked.shape} for {self.count} rows")
-            return np.flatnonzero(picked) + 1
+            return np.flatnonzero(picked) + self.first
         rows = picked.astype(np.int64)
         if rows.size and (rows.min() < -self.count or rows.max() >= self.count):
             raise IndexError(f"row positions out of range for {self.count} rows")
-        return np.where(rows < 0, rows + self.count, rows) + 1
+        return np.where(rows < 0, rows + self.count, rows) + self.first
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return np.arange(1, self.count + 1, dtype=dtype or np.int64)
+        return np.arange(self.first, self.first + self.count, dtype=dtype or np.int64)
 
 
 Lines = np.ndarray | RowLines

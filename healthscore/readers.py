@@ -267,8 +267,8 @@ def _read_csv_quickly(
         return None
     frame = _rows_frame(table)
     frame.columns = pd.Index(names)
-    numbers = np.arange(skipped + 2, skipped + 2 + lines, dtype=np.int64)
     body = memoryview(data)[start:]
+    numbers = RowLines(lines, first=skipped + 2)  # one record a line, after the header
     return FileFrame(frame, numbers, lambda positions: line_texts(body, positions), delimiter=delimiter)
 
 

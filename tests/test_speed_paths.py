@@ -313,9 +313,9 @@ def test_window_bounds_in_any_unit(unit: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(count=st.integers(0, 30), data=st.data())
-def test_row_lines_equal_an_array_of_lines(count: int, data: st.DataObject) -> None:
-    lines, array = RowLines(count), np.arange(1, count + 1, dtype=np.int64)
+@given(count=st.integers(0, 30), first=st.integers(1, 5), data=st.data())
+def test_row_lines_equal_an_array_of_lines(count: int, first: int, data: st.DataObject) -> None:
+    lines, array = RowLines(count, first), np.arange(first, first + count, dtype=np.int64)
     mask = np.array(data.draw(st.lists(st.booleans(), min_size=count, max_size=count)), dtype=bool)
     positions = np.array(
         data.draw(st.lists(st.integers(-count, count - 1), max_size=8)) if count else [], dtype=np.int64
