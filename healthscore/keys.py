@@ -161,8 +161,7 @@ def key_codes(keys: pd.Series) -> tuple[np.ndarray, pd.Index]:
 def among(values: pd.Index, known: pd.Index) -> np.ndarray:
     """A mask of the text keys `values` found among `known`, hashed once in Arrow (pandas'
     `isin` on Arrow text turns every known key into a Python object first)."""
-    found = pc.is_in(text_array(values), value_set=text_array(known))
-    mask: np.ndarray = found.to_numpy(zero_copy_only=False).astype(bool)
+    mask: np.ndarray = positions_in(values, known) >= 0
     return mask
 
 

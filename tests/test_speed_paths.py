@@ -9,7 +9,8 @@
 5. `summary._lowest` (the lowest accounts picked by a partition) equals sorting every account.
 6. `scoring.weighted_scores` a block of accounts at a time equals all accounts at once.
 7. Window bounds compared in the times' own unit (s to ns) equal pandas' comparison.
-8. `origins.RowLines` (Parquet rows' lines, computed when asked) equals an array of lines.
+8. `origins.RowLines` (the lines of Parquet rows and of a well-formed CSV's, computed when
+   asked) equals an array of lines.
 """
 
 from __future__ import annotations
@@ -309,7 +310,7 @@ def test_window_bounds_in_any_unit(unit: str) -> None:
     )
 
 
-# --- 8. Parquet rows' lines computed when asked equal an array of them
+# --- 8. rows' lines computed when asked equal an array of them
 
 
 @settings(max_examples=200, deadline=None)
