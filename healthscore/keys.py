@@ -206,13 +206,20 @@ def encoded(column: pa.ChunkedArray, threads: int = 2) -> tuple[np.ndarray, pa.A
     cut = _halfway(column) if threads > 1 else None
     if cut is None:
         return _encoded_part(column)
-    (codes, dictionary), (more_codes, more) = _HASHERS.map(_encoded_part, [column[:cut], column[cut:]])
+    first, second = _HASHERS.map(_encoded_part, [column[:cut], column[cut:]])
+    return merged(first, second)
+
+
+def merged(first: tuple[np.ndarray, pa.Array], second: tuple[np.ndarray, pa.Array]) -> tuple[np.ndarray, pa.Array]:
+    """`encoded` of two halves of a column, each encoded on its own: one set of codes, the
+    second half's dictionary merged into the first's (its new values appended)."""
+    (codes, dictionary), (more_codes, more) = first, second
     at = pc.index_in(more, value_set=dictionary)  # the second half's values in the first's dictionary
     new = at.is_null().to_numpy(zero_copy_only=False)
     remap = pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int32)
     remap[new] = np.arange(len(dictionary), len(dictionary) + int(new.sum()), dtype=np.int32)
-    merged = pa.concat_arrays([dictionary, more.filter(pa.array(new))])
-    return np.concatenate([codes, np.append(remap, np.int32(-1))[more_codes]]), merged  # -1 picks the appended -1
+    values = pa.concat_arrays([dictionary, more.filter(pa.array(new))])
+    return np.concatenate([codes, np.append(remap, np.int32(-1))[more_codes]]), values  # -1 picks the appended -1
 
 
 def _halfway(column: pa.ChunkedArray) -> int | None:

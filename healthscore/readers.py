@@ -29,9 +29,9 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from healthscore.errors import DataError, InputMissingError, Problem
-from healthscore.keys import encoded
 from healthscore.models import SourceConfig
 from healthscore.origins import Lines, RowLines
+from healthscore.parquet_columns import few_values, parquet_input, read_columns
 from healthscore.textfile import (
     Decoded,
     Records,
@@ -590,18 +590,18 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
     """A Parquet file (its bytes, or its path), only the columns `select` picks (a text key
     dictionary-encoded); a truncated or non-Parquet file is a DataError naming it."""
     try:
-        opened = pq.ParquetFile(_parquet_input(raw))  # the footer, parsed once
+        opened = pq.ParquetFile(parquet_input(raw))  # the footer, parsed once
         metadata, schema = opened.metadata, opened.schema_arrow
         headers = clean_names(schema.names)
         keep, key = select(headers) if len(set(headers)) == len(headers) else select_all(headers)
         picked = [i for i, h in enumerate(headers) if h in set(keep)]
         # with a key to aggregate by (not the accounts, whose columns pass through as read),
         # columns of few distinct values are read as Categoricals
-        few = [] if key is None else _few_values(metadata, len(schema), [i for i in picked if headers[i] != key])
+        few = [] if key is None else few_values(metadata, len(schema), [i for i in picked if headers[i] != key])
         text_key = [schema.names[i] for i in picked if headers[i] == key and _is_text(schema.types[i])]
         columns = [schema.names[i] for i in picked]
-        file = pq.ParquetFile(_parquet_input(raw), metadata=metadata, read_dictionary=[schema.names[i] for i in few])
-        frame = _arrow_frame(_parquet_table(file, columns, text_key[0] if text_key else None))
+        table = read_columns(raw, metadata, columns, text_key[0] if text_key else None, [schema.names[i] for i in few])
+        frame = _arrow_frame(table)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             f"source {name!r}: {path} is an incomplete or invalid parquet file",
@@ -611,62 +611,8 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
     return FileFrame(frame, RowLines(len(frame)), _row_json(frame))
 
 
-SMALL_DICTIONARY = 32 * 1024  # bytes of a row group's dictionary page: a column of few distinct values
-
-
-def _few_values(metadata: pq.FileMetaData, fields: int, columns: list[int]) -> list[int]:
-    """Of the given text columns, those whose every row group holds a small dictionary (at
-    most a byte a row and 32 KiB, like event names or priorities): read as
-    dictionaries they become Categoricals, a byte a row instead of the text, compared once
-    per distinct value. `fields`: the Arrow schema's field count."""
-    if metadata.num_columns != fields:  # nested: Parquet's leaf columns are not the fields
-        return []
-    text = [i for i in columns if metadata.schema.column(i).logical_type.type == "STRING"]
-    return [
-        i
-        for i in text
-        if metadata.num_row_groups > 0
-        and all(_few_in(metadata.row_group(r), i) for r in range(metadata.num_row_groups))
-    ]
-
-
-def _few_in(group: pq.RowGroupMetaData, column: int) -> bool:
-    """True when the row group's dictionary of the column is small, in bytes and against its rows."""
-    size = _dictionary_bytes(group.column(column))
-    return size <= SMALL_DICTIONARY and size <= group.num_rows
-
-
-def _dictionary_bytes(chunk: pq.ColumnChunkMetaData) -> float:
-    """The size of a column chunk's dictionary page (infinite without one)."""
-    start, data = chunk.dictionary_page_offset, chunk.data_page_offset
-    return data - start if chunk.has_dictionary_page and start is not None and 0 <= start < data else float("inf")
-
-
-def _parquet_table(file: pq.ParquetFile, columns: list[str], key: str | None) -> pa.Table:
-    """The columns of a Parquet file (those it was opened to read as dictionaries so), and
-    the text column `key` read first on its own and encoded (`keys.encoded`) with one
-    dictionary for all row groups, so that its text is gone before the rest is read.
-    (Parquet's own dictionaries, one per row group, cost far more to unify: 25 s for 50M
-    rows of a million keys, against 6 s to encode.) Text that is not UTF-8 fails here."""
-    keys = None
-    if key is not None:
-        text = file.read(columns=[key]).column(0)
-        text.validate(full=True)
-        codes, distinct = encoded(text)
-        del text
-        keys = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), distinct)
-    rest = file.read(columns=[c for c in columns if c != key])
-    rest.validate(full=True)
-    return rest if keys is None else rest.add_column(0, key, keys).select(columns)
-
-
 def _is_text(dtype: pa.DataType) -> bool:
     return bool(pa.types.is_string(dtype) or pa.types.is_large_string(dtype))
-
-
-def _parquet_input(raw: bytes | Path) -> pa.BufferReader | str:
-    """What pyarrow reads a Parquet file from: its bytes in place, or its path."""
-    return pa.BufferReader(raw) if isinstance(raw, bytes) else str(raw)
 
 
 def read_xlsx(path: Path, raw: bytes, source: SourceConfig, name: str) -> FileFrame:

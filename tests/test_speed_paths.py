@@ -11,23 +11,28 @@
 7. Window bounds compared in the times' own unit (s to ns) equal pandas' comparison.
 8. `origins.RowLines` (the lines of Parquet rows and of a well-formed CSV's, computed when
    asked) equals an array of lines.
+9. `parquet_columns.read_columns` with the key read and hashed in two halves of the row
+   groups, each on its own thread, equals reading the file whole.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import make_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from healthscore import aggregate, explain, scoring
+from healthscore import aggregate, explain, keys, parquet_columns, scoring
 from healthscore.coerce import _to_number, _to_number_slowly
 from healthscore.explain import MIN_POINTS, top_drivers
 from healthscore.join import EXAMPLES, SourceJoin, join_metrics
@@ -334,3 +339,72 @@ def test_row_lines_equal_an_array_of_lines(count: int, first: int, data: st.Data
         lines[np.ones(count + 1, dtype=bool)]
     origins = Origins.of_files(["a.parquet", "b.csv"], [lines, np.array([2, 5])])
     assert np.array_equal(origins.lines, np.concatenate([array, [2, 5]]))
+
+
+# --- 9. a Parquet key read in two halves of the row groups equals reading it whole
+
+
+def _parquet_bytes(table: pa.Table, groups: list[int]) -> bytes:
+    """The table as Parquet, its rows in row groups of the given sizes (summing to its rows)."""
+    sink = io.BytesIO()
+    with pq.ParquetWriter(sink, table.schema) as writer:
+        start = 0
+        for size in groups:
+            writer.write_table(table.slice(start, size), row_group_size=max(size, 1))
+            start += size
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("groups", "want"),
+    [([10, 10, 10, 70], [[0, 1, 2], [3]]), ([70, 10, 10, 10], [[0], [1, 2, 3]]), ([1, 1, 1, 1], [[0, 1], [2, 3]])],
+)
+def test_row_groups_split_in_halves_by_rows(groups: list[int], want: list[list[int]]) -> None:
+    table = pa.table({"n": np.arange(sum(groups), dtype=np.float64)})
+    metadata = pq.ParquetFile(pa.BufferReader(_parquet_bytes(table, groups))).metadata
+    with patch.object(keys, "PARALLEL_ROWS", 0):
+        assert parquet_columns.row_group_halves(metadata) == want
+    with patch.object(keys, "PARALLEL_ROWS", sum(groups) + 1):  # too short to split
+        assert parquet_columns.row_group_halves(metadata) is None
+
+
+def test_one_row_group_is_never_split() -> None:
+    metadata = pq.ParquetFile(pa.BufferReader(_parquet_bytes(pa.table({"n": [1.0, 2.0]}), [2]))).metadata
+    with patch.object(keys, "PARALLEL_ROWS", 0):
+        assert parquet_columns.row_group_halves(metadata) is None
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    ids=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "é", ""])), min_size=1, max_size=30),
+    data=st.data(),
+    key=st.sampled_from([None, "k"]),
+    columns=st.sampled_from([["k"], ["k", "n"], ["e", "k", "n"], ["n", "e"]]),
+)
+def test_parquet_read_in_two_halves_equals_read_whole(
+    ids: list[str | None], data: st.DataObject, key: str | None, columns: list[str]
+) -> None:
+    rows = len(ids)
+    cuts = sorted(data.draw(st.lists(st.integers(0, rows), max_size=4)))
+    groups = [b - a for a, b in zip([0, *cuts], [*cuts, rows], strict=True)]
+    events = [["login", None, "open"][i % 3] for i in range(rows)]
+    table = pa.table({"k": pa.array(ids, pa.string()), "n": np.arange(rows, dtype=np.float64), "e": events})
+    raw = _parquet_bytes(table, groups)
+    metadata = pq.ParquetFile(pa.BufferReader(raw)).metadata
+    picked = [c for c in table.column_names if c in columns]  # file order
+    read_key = key if key in picked else None
+
+    def read(parallel_from: int) -> pa.Table:
+        with patch.object(keys, "PARALLEL_ROWS", parallel_from):
+            return parquet_columns.read_columns(raw, metadata, picked, read_key, ["e"] if "e" in picked else [])
+
+    whole, halves = read(10**12), read(0)
+    assert whole.column_names == halves.column_names == picked
+    assert whole.num_rows == halves.num_rows == rows
+    for name in picked:
+        want = table.column(name).to_pylist()
+        for got in (whole, halves):
+            column = got.column(name)
+            if name == read_key or name == "e":
+                assert pa.types.is_dictionary(column.type)
+            assert column.to_pylist() == want
