@@ -184,6 +184,7 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
             )
         frames.append(frame)
         lines.append(kept)
+        del raw, read  # the file's bytes (rejected rows have their text by now): not beside the typing below
     frame = _concat(frames, source.key, as_text=keep_all)
     rejected = pd.concat(rejects, ignore_index=True)
     _check_reject_share(name, own, rejected, sum(f.rows for f in files))
