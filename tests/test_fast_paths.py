@@ -770,9 +770,9 @@ def csv_texts(draw: st.DrawFn) -> bytes:
     return (end.join([header, *records]) + last).encode()
 
 
-def outcome_of_read(raw: bytes) -> FileFrame | str:
+def outcome_of_read(raw: bytes, keyed: bool = False) -> FileFrame | str:
     try:
-        return read_text(raw, {"max_reject_share": 1.0})
+        return read_text(raw, {"max_reject_share": 1.0}, keyed)
     except (DataError, ValueError) as exc:  # pandas' ParserError is a ValueError (read_file reports it)
         return f"{type(exc).__name__}: {exc}"
 
@@ -788,6 +788,43 @@ def test_read_csv_quick_path_equals_record_scan_property(monkeypatch: pytest.Mon
         assert fast == slow
     else:
         assert_same_read(fast, slow)
+
+
+@settings(FAST, max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=csv_texts(), block=st.sampled_from([1, 5, 16, 64]), keyed=st.booleans())
+def test_read_csv_quick_path_in_small_blocks_equals_record_scan(
+    monkeypatch: pytest.MonkeyPatch, raw: bytes, block: int, keyed: bool
+) -> None:
+    """pyarrow parses the text a block at a time (`readers.CSV_BLOCK`): with blocks of a few
+    bytes (some shorter than a line, which pyarrow refuses, so the scan reads the file) and
+    quoted line breaks near their ends, the read still equals the record scan."""
+    with monkeypatch.context() as patch:
+        patch.setattr(readers, "CSV_BLOCK", block)
+        fast = outcome_of_read(raw, keyed)
+    with monkeypatch.context() as patch:
+        patch.setattr(readers, "_read_csv_quickly", lambda *args, **kwargs: None)
+        slow = outcome_of_read(raw, keyed)
+    if isinstance(fast, str) or isinstance(slow, str):
+        assert fast == slow
+    else:
+        assert_same_read(fast, slow)
+
+
+@settings(FAST, max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.tuples(st.sampled_from(["A", "b", "", "é", "C1"]), st.sampled_from(["1", "", "x y"])), min_size=1),
+    block=st.sampled_from([16, 24, 64]),  # (a block must hold a line: pyarrow refuses less)
+)
+def test_read_csv_quick_path_keys_over_many_blocks(
+    monkeypatch: pytest.MonkeyPatch, rows: list[tuple[str, str]], block: int
+) -> None:
+    """A well-formed file read by the quick path in many small blocks, each with its own
+    dictionary of the key: the keys come out as the record scan reads them."""
+    raw = ("account_id,n\n" + "".join(f"{key},{n}\n" for key, n in rows)).encode()
+    monkeypatch.setattr(readers, "CSV_BLOCK", block)
+    fast, slow, quick = read_both_ways(monkeypatch, raw, {"max_reject_share": 1.0}, keyed=True)
+    assert quick
+    assert_same_read(fast, slow)
 
 
 @pytest.mark.parametrize(
