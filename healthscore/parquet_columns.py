@@ -71,7 +71,7 @@ def read_columns(
     dictionary for all row groups, so that its text is gone before the rest is read.
     (Parquet's own dictionaries, one per row group, cost far more to unify: 25 s for 50M
     rows of a million keys, against 6 s to encode.) Over many rows in several row groups,
-    each half of them has its key read and hashed on its own thread (50M rows: 10 s -> 5 s);
+    each half of them has its key read and hashed on its own thread (50M rows: 9 s -> 6 s);
     the other columns are read whole, on Arrow's threads, which is as fast and holds less
     at once. Text that is not UTF-8 fails here."""
 
