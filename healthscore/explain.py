@@ -106,7 +106,7 @@ def top_drivers(
 def _drivers_text(names: pa.Array, values: np.ndarray, scores: np.ndarray, n: int) -> pa.Array:
     """The top drivers' text of a block of accounts (points lost `values`, metric `scores`)."""
     order, top_points, top_scores = _ranked(values, scores, n)
-    text = pc.fill_null(pa.nulls(len(values), type=pa.large_string()), _literal(""))
+    text = pa.repeat(_literal(""), len(values))
     for rank in range(order.shape[1]):
         keep = top_points[:, rank] >= MIN_POINTS
         part = pc.binary_join_element_wise(

@@ -58,14 +58,9 @@ class Origins:
         """The origins of the files' rows in order, `lines[i]` those of file `labels[i]`."""
         sizes = np.array([len(part) for part in lines], dtype=np.int64)
         starts = np.cumsum(sizes) - sizes
-        joined = (
-            lines[0]
-            if len(lines) == 1
-            else np.concatenate([np.asarray(p) for p in lines])
-            if lines
-            else np.empty(0, np.int64)
-        )
-        return cls(list(labels), starts, joined)
+        if len(lines) == 1:  # one file's lines kept as they are (RowLines stay lazy)
+            return cls(list(labels), starts, lines[0])
+        return cls(list(labels), starts, np.concatenate([np.empty(0, np.int64), *(np.asarray(p) for p in lines)]))
 
     def files(self, positions: np.ndarray) -> np.ndarray:
         """The index into `labels` of the file of each row position."""
