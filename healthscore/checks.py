@@ -69,7 +69,7 @@ def _check_engine(known: _Known, problems: list[Problem]) -> None:
     """`engine` against the sources: tables need engine ibis, which refuses some read options."""
     if known.whole("sources"):
         return
-    from healthscore.ibis_engine import engine_problems  # imports no Ibis
+    from healthscore.ibis_config import engine_problems  # imports no Ibis
 
     problems += engine_problems(known.config)
 

@@ -158,14 +158,16 @@ def score(
 
 @contextlib.contextmanager
 def _progress(wanted: bool) -> Iterator[Progress | None]:
-    """Progress bars on stderr when `wanted` and stderr is a terminal; else no hook."""
-    from healthscore.render import make_console, progress_bars, shows_progress
+    """Progress bars on stderr when `wanted` and stderr is a terminal; else no hook (and,
+    unless `wanted`, no import of rich: quiet runs from cron draw nothing)."""
+    if wanted:
+        from healthscore.render import make_console, progress_bars, shows_progress
 
-    if not (wanted and shows_progress(sys.stderr)):
-        yield None
-        return
-    with progress_bars(make_console(sys.stderr)) as hook:
-        yield hook
+        if shows_progress(sys.stderr):
+            with progress_bars(make_console(sys.stderr)) as hook:
+                yield hook
+            return
+    yield None
 
 
 @contextlib.contextmanager

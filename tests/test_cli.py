@@ -265,6 +265,35 @@ def test_import_does_not_pull_in_cli_packages() -> None:
     assert out.split() == ["False", "False"]
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["score", "--help"], ["validate", "--help"]])
+def test_help_imports_neither_pandas_nor_pyarrow(argv: list[str]) -> None:
+    """Help is instant: the heavy packages are imported by the commands that use them."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['healthscore', *{argv!r}]\n"
+        "try:\n"
+        "    runpy.run_module('healthscore', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code in (0, None), exit.code\n"
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'numpy') if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Usage" in done.stdout
+    assert done.stderr.strip() == "[]"
+
+
+def test_quiet_runs_set_up_no_progress_bars() -> None:
+    """Without bars wanted (--quiet, JSON logs), rich is not even imported for them."""
+    code = (
+        "import sys\n"
+        "from healthscore.cli import _progress\n"
+        "with _progress(False) as hook:\n"
+        "    print(hook, 'rich' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["None", "False"]
+
+
 def test_make_run_command_as_a_subprocess(tmp_path: Path) -> None:
     """The command `make run` runs, through `python -m healthscore`, into a temp directory."""
     proc = subprocess.run(
