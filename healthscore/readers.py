@@ -393,10 +393,11 @@ def parse_rows_with_pandas(clean: bytes, delimiter: str, width: int, source: Sou
 
 def _parse_rows_quickly(clean: bytes, delimiter: str, width: int, source: SourceConfig) -> pd.DataFrame | None:
     """`_parse_rows` by pyarrow.csv, every column read as text (the same values as pandas
-    gives for well-formed rows); None when pyarrow refuses the text, or when it holds a
-    carriage return that does not end a line (pandas and pyarrow split those differently)."""
+    gives for well-formed rows); None when pyarrow refuses the text, when it holds a
+    carriage return that does not end a line (pandas and pyarrow split those differently),
+    or when pyarrow lost the LF of a quoted CRLF (`_return_alone`)."""
     table = _arrow_rows(clean, delimiter, width, source)
-    return None if table is None else _rows_frame(table)
+    return None if table is None or _return_alone(table) else _rows_frame(table)
 
 
 # bytes of text pyarrow parses at a time, a thread each; each block has its own dictionary of the
@@ -428,6 +429,22 @@ def _arrow_rows(
         )
     except pa.ArrowInvalid:
         return None
+
+
+def _return_alone(table: pa.Table) -> bool:
+    """True when a value holds a carriage return without the line feed after it. Every CR
+    of the text starts a CRLF (`_arrow_rows` checked), so this is pyarrow's doing: a block
+    edge between a quoted value's CR and LF loses the LF (apache/arrow#51368, open in
+    pyarrow 26). Such text goes to pandas' parser. (The quick path needs no such check: a
+    value spanning lines never leaves one record per line.)"""
+    for column in table.columns:
+        for chunk in column.chunks:
+            values = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
+            if values.buffers()[2] is None or not _bytes_hold(values.buffers()[2], ord("\r")):
+                continue  # no CR at all: the common case, found by a byte search
+            if pc.sum(pc.count_substring(values, "\r")) != pc.sum(pc.count_substring(values, "\r\n")):
+                return True
+    return False
 
 
 def _rows_frame(table: pa.Table) -> pd.DataFrame:

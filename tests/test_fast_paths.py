@@ -791,18 +791,20 @@ def test_read_csv_quick_path_equals_record_scan_property(monkeypatch: pytest.Mon
 
 
 @settings(FAST, max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(raw=csv_texts(), block=st.sampled_from([1, 5, 16, 64]), keyed=st.booleans())
+@given(raw=csv_texts(), block=st.integers(min_value=1, max_value=80), keyed=st.booleans())
 def test_read_csv_quick_path_in_small_blocks_equals_record_scan(
     monkeypatch: pytest.MonkeyPatch, raw: bytes, block: int, keyed: bool
 ) -> None:
     """pyarrow parses the text a block at a time (`readers.CSV_BLOCK`): with blocks of a few
     bytes (some shorter than a line, which pyarrow refuses, so the scan reads the file) and
-    quoted line breaks near their ends, the read still equals the record scan."""
+    block edges inside quoted values, the read still equals the record scan by pandas'
+    parser alone (pyarrow's parse of the scanned records taken out too)."""
     with monkeypatch.context() as patch:
         patch.setattr(readers, "CSV_BLOCK", block)
         fast = outcome_of_read(raw, keyed)
     with monkeypatch.context() as patch:
         patch.setattr(readers, "_read_csv_quickly", lambda *args, **kwargs: None)
+        patch.setattr(readers, "_parse_rows_quickly", lambda *args, **kwargs: None)
         slow = outcome_of_read(raw, keyed)
     if isinstance(fast, str) or isinstance(slow, str):
         assert fast == slow
@@ -825,6 +827,17 @@ def test_read_csv_quick_path_keys_over_many_blocks(
     fast, slow, quick = read_both_ways(monkeypatch, raw, {"max_reject_share": 1.0}, keyed=True)
     assert quick
     assert_same_read(fast, slow)
+
+
+@pytest.mark.parametrize("block", range(1, 48))
+def test_read_csv_block_edge_between_a_quoted_cr_and_lf(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """Values spanning CRLF lines: where a block of pyarrow's ends between a quoted CR and
+    its LF, pyarrow drops the LF ('c\\r\\r\\nd' for 'c\\r\\n\\r\\nd' at 23 bytes). Such
+    a parse is refused (pandas' parser reads the records), and every value keeps its breaks."""
+    raw = b'account_id,n\r\n"x","aaa\r\nbbb"\r\n"y","c\r\n\r\nd"\r\n'
+    monkeypatch.setattr(readers, "CSV_BLOCK", block)
+    read = read_text(raw, {"max_reject_share": 1.0})
+    assert read.frame.astype(object).values.tolist() == [["x", "aaa\r\nbbb"], ["y", "c\r\n\r\nd"]]
 
 
 @pytest.mark.parametrize(
