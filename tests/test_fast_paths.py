@@ -829,6 +829,32 @@ def test_read_csv_quick_path_keys_over_many_blocks(
     assert_same_read(fast, slow)
 
 
+@pytest.mark.parametrize("kind", ["categorical", "text", "object"])
+def test_repeated_headers_found_in_a_first_column_of_any_kind(kind: str) -> None:
+    """The first column is searched for the first name before any row is looked at: in a
+    Categorical's categories (the quick path's key), or in text; padded repeats count."""
+    values = ["A", " account_id ", "B", None, "account_idx"]
+    column = {
+        "categorical": pd.Series(values, dtype="category"),
+        "text": pd.Series(values, dtype=readers.TEXT),
+        "object": pd.Series(values, dtype=object),
+    }[kind]
+    frame = pd.DataFrame({"account_id": column, "n": ["1", " n", "2", "3", "n"]})
+    read = FileFrame(frame, np.arange(2, 7), lambda positions: [f"line {p}" for p in positions])
+    out = readers.drop_repeated_headers(read, ["account_id", "n"])
+    assert out.frame["account_id"].astype(object).where(out.frame["account_id"].notna(), None).tolist() == [
+        "A",
+        "B",
+        None,
+        "account_idx",
+    ]
+    assert np.asarray(out.lines).tolist() == [2, 4, 5, 6]
+    assert out.raw(np.array([1])) == ["line 2"]
+    assert dict(out.dropped) == {"repeated header row": 1}
+    untouched = FileFrame(frame.copy(), np.arange(2, 7), lambda positions: [])
+    assert len(readers.drop_repeated_headers(untouched, ["id", "n"]).frame) == 5
+
+
 @pytest.mark.parametrize("block", range(1, 48))
 def test_read_csv_block_edge_between_a_quoted_cr_and_lf(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
     """Values spanning CRLF lines: where a block of pyarrow's ends between a quoted CR and
