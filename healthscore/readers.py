@@ -33,8 +33,11 @@ from healthscore.models import SourceConfig
 from healthscore.origins import Lines, RowLines
 from healthscore.parquet_columns import few_values, parquet_input, read_columns
 from healthscore.textfile import (
+    NEWLINE,
+    RETURN,
     Decoded,
     Records,
+    count_byte,
     delimiter_ranking,
     drop_spans,
     gunzip,
@@ -260,7 +263,7 @@ def _read_csv_quickly(
     start = end + 1  # the body, data[start:], is never copied out: it may be gigabytes
     if len(names) < 2 or "" in names or start == len(data):
         return None
-    lines = data.count(b"\n", start) + (0 if data.endswith(b"\n") else 1)
+    lines = count_byte(data, NEWLINE, start) + (0 if data.endswith(b"\n") else 1)
     key = select(names)[1]
     table = _arrow_rows(data, delimiter, len(names), source, start, key=names.index(key) if key in names else None)
     if table is None or table.num_rows != lines or _holds_quotes(table):  # blank lines, breaks or quotes in values
@@ -410,7 +413,7 @@ def _arrow_rows(
 ) -> pa.Table | None:
     """`_parse_rows_quickly` of `data[start:]` as an Arrow table of columns `0`..`width-1`,
     column `key` dictionary-encoded; None where `_parse_rows_quickly` gives None."""
-    returns = data.count(b"\r", start)
+    returns = 0 if data.find(b"\r", start) < 0 else count_byte(data, RETURN, start)  # find: memchr, for LF files
     if returns and returns != data.count(b"\r\n", start):
         return None
     names = [str(i) for i in range(width)]

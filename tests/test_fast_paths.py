@@ -40,7 +40,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from healthscore import aggregate as aggregate_module
-from healthscore import coerce, readers
+from healthscore import coerce, readers, textfile
 from healthscore import keys as keys_module
 from healthscore.aggregate import aggregate_source
 from healthscore.coerce import _iso_times_quickly, convert
@@ -1029,6 +1029,20 @@ def test_times_from_the_text_as_read_equal_the_cleaned_up_path(texts: list[str |
     slow, slow_bad = convert(pd.Series(texts, dtype=object), kind, source)
     pd.testing.assert_series_equal(fast, slow, check_exact=True)
     pd.testing.assert_series_equal(fast_bad, slow_bad, check_exact=True)
+
+
+@FAST
+@given(
+    data=st.binary(max_size=64) | st.lists(st.sampled_from([b"\n", b"\r", b'"', b"ab"]), max_size=40).map(b"".join),
+    byte=st.sampled_from([ord("\n"), ord("\r"), ord('"'), 0]),
+    start=st.integers(min_value=0, max_value=70),
+    step=st.sampled_from([1, 3, 8, 1 << 22]),
+)
+def test_count_byte_equals_bytes_count(data: bytes, byte: int, start: int, step: int) -> None:
+    """The byte count a step at a time equals `bytes.count` from any start, whatever the step."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(textfile, "COUNT_STEP", step)
+        assert textfile.count_byte(data, byte, start) == data.count(bytes([byte]), start)
 
 
 @pytest.mark.parametrize("at", [0, readers.SEARCH_STEP - 1, readers.SEARCH_STEP, 2 * readers.SEARCH_STEP + 5])
