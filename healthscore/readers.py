@@ -443,7 +443,7 @@ def _return_alone(table: pa.Table) -> bool:
     for column in table.columns:
         for chunk in column.chunks:
             values = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
-            if values.buffers()[2] is None or not _bytes_hold(values.buffers()[2], ord("\r")):
+            if values.buffers()[2] is None or not _bytes_hold(values.buffers()[2], RETURN):
                 continue  # no CR at all: the common case, found by a byte search
             if pc.sum(pc.count_substring(values, "\r")) != pc.sum(pc.count_substring(values, "\r\n")):
                 return True
