@@ -12,7 +12,7 @@
    `read_source` a non-accounts key is a sorted Categorical, the accounts key plain text.
 7. `coerce`: numbers by one Arrow cast (`_all_numbers`) and times parsed from the text as
    read equal the pattern and the clean-up paths; `readers._holds_quotes` (a byte search)
-   equals a search value by value.
+   equals a search value by value, and `textfile.count_byte` equals `bytes.count`.
 8. `keys.encoded` (Arrow, in two halves on two threads for long columns) codes every value.
 9. A row test on one Categorical column (Parquet text of few values) is evaluated once per
    distinct value and equals the test on the text; aggregates of such columns equal text's.
