@@ -7,6 +7,7 @@ run stops with the file, line, column and value, and how to fix it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -241,7 +242,7 @@ def _iso_times_quickly(text: pd.Series) -> pd.Series | None:
     array = pa.array(text, type=pa.large_string())
     if array.null_count == len(array):  # nothing to parse: pandas decides the dtype
         return None
-    for target in (pa.timestamp("us", tz="UTC"), pa.timestamp("us")):
+    for target in _casts_to_try(array):
         try:
             parsed = pc.cast(array, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -249,6 +250,19 @@ def _iso_times_quickly(text: pd.Series) -> pd.Series | None:
         utc = pc.cast(parsed, pa.timestamp("us")) if target.tz else parsed  # the instants, in UTC
         return pd.Series(utc.to_numpy(zero_copy_only=False), index=text.index).dt.tz_localize("UTC")
     return None
+
+
+ZONED = pa.timestamp("us", tz="UTC")
+ZONE_OFFSET = re.compile(r":\d\d(:\d\d(\.\d*)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$")  # a time's minutes, then its offset
+
+
+def _casts_to_try(array: pa.Array) -> tuple[pa.DataType, pa.DataType]:
+    """Both casts of `_iso_times_quickly` (only one can succeed: each refuses the other's
+    text), the likelier first, as the first value says. A cast that fails on a whole column
+    is slow: 0.6 s for a million naive times tried as zoned ones, against 0.02 s to parse."""
+    first = array[pc.index(array.is_valid(), True).as_py()].as_py()
+    naive = pa.timestamp("us")
+    return (ZONED, naive) if ZONE_OFFSET.search(first.strip()) else (naive, ZONED)
 
 
 def epoch_unit(numbers: pd.Series) -> str:

@@ -490,6 +490,25 @@ def test_iso_times_quickly_is_none_or_what_pandas_gives(path: str, texts: list[s
         assert quick.index.equals(text.index)
 
 
+@pytest.mark.parametrize(
+    ("texts", "zoned_first"),
+    [
+        (["2026-01-31 10:00:00", "2026-01-31T10:00:00Z"], False),
+        ([None, None, " 2026-01-31T10:00:00Z ", "x"], True),
+        (["2026-01-31T10:00:00+02:00"], True),
+        (["2026-01-31T10:00:00-0530"], True),
+        (["2026-01-31T10:00:00.5+01"], True),
+        (["2026-01-31", None], False),
+    ],
+)
+def test_iso_casts_tried_in_the_order_the_first_value_suggests(texts: list[str | None], zoned_first: bool) -> None:
+    """A whole column of naive times tried as zoned ones fails slowly (6 s for 10M values),
+    so the first value picks which cast goes first; either way both may be tried."""
+    first, second = coerce._casts_to_try(pa.array(texts, pa.large_string()))
+    assert {first, second} == {pa.timestamp("us"), pa.timestamp("us", tz="UTC")}
+    assert (first.tz is not None) == zoned_first
+
+
 def test_iso_times_quickly_exact_instants() -> None:
     text = pd.Series(["2026-01-31T10:00:00+02:00", "2026-01-31T10:00:00.5-01:00", None], dtype="str", index=[5, 3, 9])
     quick = _iso_times_quickly(text)
