@@ -246,7 +246,7 @@ def _read_csv_quickly(
     """A well-formed file read by pyarrow alone, without the record scan: one header line
     with every expected column and no blank name, then one record per line, each exactly
     as wide as the header (so nothing is ragged, blank or a footer), no value holding a
-    quote. None for anything else, which the scan then reads and explains."""
+    quote or a line break. None for anything else, which the scan then reads and explains."""
     end = data.find(b"\n")
     header = data[: end if end >= 0 else len(data)].rstrip(b"\r")
     if source.header_rows != 1 or end < 0 or not header.strip() or header.count(b'"') % 2:
@@ -265,8 +265,9 @@ def _read_csv_quickly(
         return None
     lines = count_byte(data, NEWLINE, start) + (0 if data.endswith(b"\n") else 1)
     key = select(names)[1]
-    table = _arrow_rows(data, delimiter, len(names), source, start, key=names.index(key) if key in names else None)
-    if table is None or table.num_rows != lines or _holds_quotes(table):  # blank lines, breaks or quotes in values
+    key_at = names.index(key) if key in names else None
+    table = _arrow_rows(data, delimiter, len(names), source, start, key=key_at, record_a_line=True)
+    if table is None or table.num_rows != lines or _holds_any(table, b'"\n'):  # blank lines, breaks or quotes
         return None
     frame = _rows_frame(table)
     frame.columns = pd.Index(names)
@@ -275,15 +276,20 @@ def _read_csv_quickly(
     return FileFrame(frame, numbers, lambda positions: line_texts(body, positions), delimiter=delimiter)
 
 
-def _holds_quotes(table: pa.Table) -> bool:
-    """True when a parsed value holds a double quote: an escaped one, or a quote inside an
-    unquoted field (an inch mark in `12" screen`), which pyarrow keeps as it is while the
-    record scan pairs it with the next one. Such files take the scan. The bytes of the
-    text columns are searched in place, not value by value."""
-    return any(_bytes_hold(buffer, QUOTE) for column in table.columns for buffer in _text_buffers(column))
+def _holds_any(table: pa.Table, found: bytes) -> bool:
+    """True when a parsed value holds any of the bytes `found`, searched in the text columns'
+    bytes in place, not value by value. The quick path refuses values holding
+    - a double quote: an escaped one, or a quote inside an unquoted field (an inch mark in
+      `12" screen`), which pyarrow keeps as it is while the record scan pairs it with the
+      next one;
+    - a line break: a value that spans lines, or the last value of one of pyarrow's blocks
+      split inside a quoted value (`_arrow_rows` with `record_a_line`), which keeps the
+      break the block ends at.
+    Such files take the scan."""
+    buffers = [buffer for column in table.columns for buffer in _text_buffers(column)]
+    return any(_bytes_hold(buffer, byte) for byte in found for buffer in buffers)
 
 
-QUOTE = ord('"')
 SEARCH_STEP = 1 << 24  # bytes compared at a time: a bounded temporary
 
 
@@ -409,10 +415,22 @@ CSV_BLOCK = 16 << 20
 
 
 def _arrow_rows(
-    data: bytes, delimiter: str, width: int, source: SourceConfig, start: int = 0, key: int | None = None
+    data: bytes,
+    delimiter: str,
+    width: int,
+    source: SourceConfig,
+    start: int = 0,
+    key: int | None = None,
+    record_a_line: bool = False,
 ) -> pa.Table | None:
     """`_parse_rows_quickly` of `data[start:]` as an Arrow table of columns `0`..`width-1`,
-    column `key` dictionary-encoded; None where `_parse_rows_quickly` gives None."""
+    column `key` dictionary-encoded; None where `_parse_rows_quickly` gives None.
+
+    With `record_a_line`, pyarrow is told that no value spans lines, so it splits its blocks
+    at any line break instead of finding quote-aware splits on one thread (whole M CSV runs:
+    5.5-6.0 s against 6.5-6.7 s). A split inside a quoted value then leaves the break in the
+    block's last value, or loses rows: the caller must refuse tables with fewer rows than
+    lines or a line break in a value, as `_read_csv_quickly` does."""
     returns = 0 if data.find(b"\r", start) < 0 else count_byte(data, RETURN, start)  # find: memchr, for LF files
     if returns and returns != data.count(b"\r\n", start):
         return None
@@ -422,7 +440,7 @@ def _arrow_rows(
         return pcsv.read_csv(
             pa.BufferReader(pa.py_buffer(data).slice(start)),  # no copy of the text
             read_options=pcsv.ReadOptions(column_names=names, block_size=CSV_BLOCK),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=not record_a_line),
             convert_options=pcsv.ConvertOptions(
                 column_types=types,
                 null_values=list(source.na_values),

@@ -11,7 +11,7 @@
 6. `readers.read_parquet` reads only the selected columns, the key as a Categorical; through
    `read_source` a non-accounts key is a sorted Categorical, the accounts key plain text.
 7. `coerce`: numbers by one Arrow cast (`_all_numbers`) and times parsed from the text as
-   read equal the pattern and the clean-up paths; `readers._holds_quotes` (a byte search)
+   read equal the pattern and the clean-up paths; `readers._holds_any` (a byte search)
    equals a search value by value, and `textfile.count_byte` equals `bytes.count`.
 8. `keys.encoded` (Arrow, in two halves on two threads for long columns) codes every value.
 9. A row test on one Categorical column (Parquet text of few values) is evaluated once per
@@ -874,6 +874,20 @@ def test_repeated_headers_found_in_a_first_column_of_any_kind(kind: str) -> None
     assert len(readers.drop_repeated_headers(untouched, ["id", "n"]).frame) == 5
 
 
+@pytest.mark.parametrize("block", range(1, 13))
+def test_read_csv_block_split_inside_a_quoted_line_break(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
+    """pyarrow, told that no value spans lines, may split a block inside a quoted value: at
+    4 bytes the body `A,"x<LF>,"<LF>` parses as two rows, (A, "x<LF>") and ("", "<LF>"), as
+    many rows as lines and no quote in a value. The line break left in a value makes the
+    quick path refuse it, and the scan reads the one record."""
+    raw = b'account_id,n\nA,"x\n,"\n'
+    monkeypatch.setattr(readers, "CSV_BLOCK", block)
+    fast, slow, quick = read_both_ways(monkeypatch, raw, {"max_reject_share": 1.0})
+    assert not quick
+    assert_same_read(fast, slow)
+    assert fast.frame.astype(object).values.tolist() == [["A", "x\n,"]]
+
+
 @pytest.mark.parametrize("block", range(1, 48))
 def test_read_csv_block_edge_between_a_quoted_cr_and_lf(monkeypatch: pytest.MonkeyPatch, block: int) -> None:
     """Values spanning CRLF lines: where a block of pyarrow's ends between a quoted CR and
@@ -1065,16 +1079,19 @@ def test_count_byte_equals_bytes_count(data: bytes, byte: int, start: int, step:
 
 
 @pytest.mark.parametrize("at", [0, readers.SEARCH_STEP - 1, readers.SEARCH_STEP, 2 * readers.SEARCH_STEP + 5])
-def test_holds_quotes_finds_a_quote_anywhere_in_a_column(at: int) -> None:
-    """The byte search goes a step at a time: a quote on either side of a step's edge is found."""
+@pytest.mark.parametrize("byte", [b'"', b"\n"])
+def test_holds_any_finds_a_byte_anywhere_in_a_column(at: int, byte: bytes) -> None:
+    """The byte search goes a step at a time: a quote or a line break on either side of a
+    step's edge is found."""
     size = 2 * readers.SEARCH_STEP + 10
     text = bytearray(b"a" * size)
     clean = [text.decode()[: size // 2], text.decode()[size // 2 :]]
-    assert not readers._holds_quotes(pa.table({"c": pa.array(clean, pa.large_string())}))
-    text[at] = ord('"')
+    assert not readers._holds_any(pa.table({"c": pa.array(clean, pa.large_string())}), b'"\n')
+    text[at] = byte[0]
     values = [text.decode()[: size // 2], None, text.decode()[size // 2 :]]
-    quoted = pa.table({"n": pa.array(["1", "2", "3"]), "c": pa.array(values, pa.large_string())})
-    assert readers._holds_quotes(quoted)
+    found = pa.table({"n": pa.array(["1", "2", "3"]), "c": pa.array(values, pa.large_string())})
+    assert readers._holds_any(found, b'"\n')
+    assert not readers._holds_any(found, b"|")
 
 
 @FAST
@@ -1082,14 +1099,17 @@ def test_holds_quotes_finds_a_quote_anywhere_in_a_column(at: int) -> None:
     values=st.lists(st.one_of(st.none(), st.text('ab"\n,', max_size=4)), max_size=10),
     chunks=st.integers(min_value=1, max_value=3),
     encoded=st.booleans(),
+    found=st.sampled_from([b'"', b"\n", b'"\n', b"ab"]),
 )
-def test_holds_quotes_equals_a_search_value_by_value(values: list[str | None], chunks: int, encoded: bool) -> None:
+def test_holds_any_equals_a_search_value_by_value(
+    values: list[str | None], chunks: int, encoded: bool, found: bytes
+) -> None:
     """Over chunked columns, plain or dictionary-encoded (each chunk with its own dictionary)."""
     parts = [values[i::chunks] for i in range(chunks)]
     arrays = [pa.array(part, pa.large_string()) for part in parts]
     column = pa.chunked_array([a.dictionary_encode() for a in arrays] if encoded else arrays)
     table = pa.table({"c": column})
-    assert readers._holds_quotes(table) == any(v is not None and '"' in v for v in values)
+    assert readers._holds_any(table, found) == any(v is not None and set(v) & set(found.decode()) for v in values)
 
 
 @pytest.mark.parametrize("zone", [None, "UTC", "America/New_York"])
