@@ -267,7 +267,8 @@ def _read_csv_quickly(
     key = select(names)[1]
     key_at = names.index(key) if key in names else None
     table = _arrow_rows(data, delimiter, len(names), source, start, key=key_at, record_a_line=True)
-    if table is None or table.num_rows != lines or _holds_any(table, b'"\n'):  # blank lines, breaks or quotes
+    refused = b'"\n\r' if data.find(b"\r", start) >= 0 else b'"\n'  # a CR too, in case of _return_alone's bug
+    if table is None or table.num_rows != lines or _holds_any(table, refused):  # blank lines, breaks or quotes
         return None
     frame = _rows_frame(table)
     frame.columns = pd.Index(names)
@@ -282,9 +283,9 @@ def _holds_any(table: pa.Table, found: bytes) -> bool:
     - a double quote: an escaped one, or a quote inside an unquoted field (an inch mark in
       `12" screen`), which pyarrow keeps as it is while the record scan pairs it with the
       next one;
-    - a line break: a value that spans lines, or the last value of one of pyarrow's blocks
-      split inside a quoted value (`_arrow_rows` with `record_a_line`), which keeps the
-      break the block ends at.
+    - a line break (LF, or a CR where the text has any): a value that spans lines, or the
+      last value of one of pyarrow's blocks split inside a quoted value (`_arrow_rows` with
+      `record_a_line`), which keeps the break the block ends at.
     Such files take the scan."""
     buffers = [buffer for column in table.columns for buffer in _text_buffers(column)]
     return any(_bytes_hold(buffer, byte) for byte in found for buffer in buffers)
@@ -456,8 +457,8 @@ def _return_alone(table: pa.Table) -> bool:
     """True when a value holds a carriage return without the line feed after it. Every CR
     of the text starts a CRLF (`_arrow_rows` checked), so this is pyarrow's doing: a block
     edge between a quoted value's CR and LF loses the LF (apache/arrow#51368, open in
-    pyarrow 26). Such text goes to pandas' parser. (The quick path needs no such check: a
-    value spanning lines never leaves one record per line.)"""
+    pyarrow 26). Such text goes to pandas' parser. (The quick path refuses any value holding
+    a CR: one record a line leaves none in a value.)"""
     for column in table.columns:
         for chunk in column.chunks:
             values = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk

@@ -1096,10 +1096,10 @@ def test_holds_any_finds_a_byte_anywhere_in_a_column(at: int, byte: bytes) -> No
 
 @FAST
 @given(
-    values=st.lists(st.one_of(st.none(), st.text('ab"\n,', max_size=4)), max_size=10),
+    values=st.lists(st.one_of(st.none(), st.text('ab"\n\r,', max_size=4)), max_size=10),
     chunks=st.integers(min_value=1, max_value=3),
     encoded=st.booleans(),
-    found=st.sampled_from([b'"', b"\n", b'"\n', b"ab"]),
+    found=st.sampled_from([b'"', b"\n", b'"\n', b'"\n\r', b"ab"]),
 )
 def test_holds_any_equals_a_search_value_by_value(
     values: list[str | None], chunks: int, encoded: bool, found: bytes
