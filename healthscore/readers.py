@@ -41,6 +41,7 @@ from healthscore.textfile import (
     delimiter_ranking,
     drop_spans,
     gunzip,
+    holds_byte,
     is_empty,
     is_gzip,
     scan_records,
@@ -267,8 +268,7 @@ def _read_csv_quickly(
     key = select(names)[1]
     key_at = names.index(key) if key in names else None
     table = _arrow_rows(data, delimiter, len(names), source, start, key=key_at, record_a_line=True)
-    refused = b'"\n\r' if data.find(b"\r", start) >= 0 else b'"\n'  # a CR too, in case of _return_alone's bug
-    if table is None or table.num_rows != lines or _holds_any(table, refused):  # blank lines, breaks or quotes
+    if table is None or table.num_rows != lines or _holds_any(table, b'"\n\r'):  # blank lines, breaks or quotes
         return None
     frame = _rows_frame(table)
     frame.columns = pd.Index(names)
@@ -283,15 +283,13 @@ def _holds_any(table: pa.Table, found: bytes) -> bool:
     - a double quote: an escaped one, or a quote inside an unquoted field (an inch mark in
       `12" screen`), which pyarrow keeps as it is while the record scan pairs it with the
       next one;
-    - a line break (LF, or a CR where the text has any): a value that spans lines, or the
-      last value of one of pyarrow's blocks split inside a quoted value (`_arrow_rows` with
-      `record_a_line`), which keeps the break the block ends at.
+    - a line break (LF or CR): a value that spans lines, or the last value of one of
+      pyarrow's blocks split inside a quoted value (`_arrow_rows` with `record_a_line`),
+      which keeps the break the block ends at; a CR alone would be one that pyarrow took
+      its LF from (`_return_alone`).
     Such files take the scan."""
     buffers = [buffer for column in table.columns for buffer in _text_buffers(column)]
-    return any(_bytes_hold(buffer, byte) for byte in found for buffer in buffers)
-
-
-SEARCH_STEP = 1 << 24  # bytes compared at a time: a bounded temporary
+    return any(holds_byte(memoryview(buffer), byte) for byte in found for buffer in buffers)
 
 
 def _text_buffers(column: pa.ChunkedArray) -> list[pa.Buffer]:
@@ -299,12 +297,6 @@ def _text_buffers(column: pa.ChunkedArray) -> list[pa.Buffer]:
     chunk by chunk: the values only, not their offsets."""
     chunks = [c.dictionary if pa.types.is_dictionary(c.type) else c for c in column.chunks]
     return [chunk.buffers()[2] for chunk in chunks if chunk.buffers()[2] is not None]
-
-
-def _bytes_hold(buffer: pa.Buffer, byte: int) -> bool:
-    """True when the buffer holds the byte anywhere."""
-    view = np.frombuffer(buffer, dtype=np.uint8)
-    return any(bool((view[i : i + SEARCH_STEP] == byte).any()) for i in range(0, len(view), SEARCH_STEP))
 
 
 def line_texts(body: bytes | memoryview, positions: np.ndarray) -> list[str]:
@@ -462,7 +454,7 @@ def _return_alone(table: pa.Table) -> bool:
     for column in table.columns:
         for chunk in column.chunks:
             values = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
-            if values.buffers()[2] is None or not _bytes_hold(values.buffers()[2], RETURN):
+            if values.buffers()[2] is None or not holds_byte(memoryview(values.buffers()[2]), RETURN):
                 continue  # no CR at all: the common case, found by a byte search
             if pc.sum(pc.count_substring(values, "\r")) != pc.sum(pc.count_substring(values, "\r\n")):
                 return True

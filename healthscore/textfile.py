@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,14 +216,23 @@ def unclosed_quote(data: bytes) -> bool:
     return count_byte(data, QUOTE) % 2 == 1
 
 
-COUNT_STEP = 1 << 22  # bytes `count_byte` compares at a time: a temporary that stays in cache
+COUNT_STEP = 1 << 22  # bytes compared at a time by `count_byte` and `holds_byte`: a temporary in cache
 
 
-def count_byte(data: bytes, byte: int, start: int = 0) -> int:
+def count_byte(data: bytes | memoryview, byte: int, start: int = 0) -> int:
     """How many times `byte` occurs in `data[start:]`, without copying it: numpy compares a
     step at a time, 4-5x as fast as `bytes.count` (640 MB: 0.06 s against 0.25-0.32 s)."""
+    return sum(_step_counts(data, byte, start))
+
+
+def holds_byte(data: bytes | memoryview, byte: int) -> bool:
+    """True when `byte` occurs in `data`: `count_byte`'s steps, up to the first that holds it."""
+    return any(_step_counts(data, byte))
+
+
+def _step_counts(data: bytes | memoryview, byte: int, start: int = 0) -> Iterator[int]:
     view = np.frombuffer(data, dtype=np.uint8)[start:]
-    return sum(int(np.count_nonzero(view[i : i + COUNT_STEP] == byte)) for i in range(0, len(view), COUNT_STEP))
+    return (int(np.count_nonzero(view[i : i + COUNT_STEP] == byte)) for i in range(0, len(view), COUNT_STEP))
 
 
 def sniff_delimiter(sample: str) -> str:

@@ -1078,12 +1078,12 @@ def test_count_byte_equals_bytes_count(data: bytes, byte: int, start: int, step:
         assert textfile.count_byte(data, byte, start) == data.count(bytes([byte]), start)
 
 
-@pytest.mark.parametrize("at", [0, readers.SEARCH_STEP - 1, readers.SEARCH_STEP, 2 * readers.SEARCH_STEP + 5])
+@pytest.mark.parametrize("at", [0, textfile.COUNT_STEP - 1, textfile.COUNT_STEP, 2 * textfile.COUNT_STEP + 5])
 @pytest.mark.parametrize("byte", [b'"', b"\n"])
 def test_holds_any_finds_a_byte_anywhere_in_a_column(at: int, byte: bytes) -> None:
     """The byte search goes a step at a time: a quote or a line break on either side of a
     step's edge is found."""
-    size = 2 * readers.SEARCH_STEP + 10
+    size = 2 * textfile.COUNT_STEP + 10
     text = bytearray(b"a" * size)
     clean = [text.decode()[: size // 2], text.decode()[size // 2 :]]
     assert not readers._holds_any(pa.table({"c": pa.array(clean, pa.large_string())}), b'"\n')
