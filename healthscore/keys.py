@@ -102,18 +102,50 @@ def coded_keys(values: pd.Series, transforms: Sequence[str]) -> tuple[pd.Series,
     text, bad = checked_keys(distinct, transforms)
     # keys the transforms left as they were (an empty one becomes missing) stay distinct: sorting them is enough
     unchanged = not transforms or same_text(text, checked_keys(distinct, ())[0])
+    bad_distinct = bad.to_numpy(dtype=bool)
+    bad_rows = np.append(bad_distinct, False)[raw_codes] if bad_distinct.any() else np.zeros(len(values), dtype=bool)
+    if unchanged and _text_categories(values) and ascending(text):
+        return values, bad_rows  # text categories sorted as read (a Parquet key): the Categorical stands
     codes_of_distinct, categories = _sorted(text) if unchanged else pd.factorize(text, sort=True)
     # code -1 (missing) picks the appended -1; the codes take the smallest type that holds them
     recode = np.append(codes_of_distinct, -1).astype(_code_type(len(categories)))
     codes = raw_codes if _is_identity(recode, raw_codes) else recode[raw_codes]
-    bad_distinct = bad.to_numpy(dtype=bool)
-    bad_rows = np.append(bad_distinct, False)[raw_codes] if bad_distinct.any() else np.zeros(len(values), dtype=bool)
-    coded = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories), validate=False)
+    coded = pd.Categorical.from_codes(codes, dtype=distinct_dtype(pd.Index(categories)), validate=False)
     keys = pd.Series(coded, index=values.index, name=values.name)
     return keys, bad_rows
 
 
-def _sorted(distinct: pd.Series) -> tuple[np.ndarray, pd.Index]:
+def _text_categories(values: pd.Series) -> bool:
+    """True for a Categorical whose categories are text as `_sorted` gives it (not numbers)."""
+    return isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype == "str"
+
+
+def sorted_categorical(codes: np.ndarray, distinct: pa.Array) -> pd.Categorical:
+    """Codes (-1: missing) of distinct text values as a Categorical whose categories are
+    those values sorted, as `coded_keys` leaves keys (a gather of the codes, no hashing)."""
+    rank, categories = _sorted(distinct)
+    recode = np.append(rank, -1).astype(_code_type(len(categories)))  # -1 (missing) picks the appended -1
+    return pd.Categorical.from_codes(recode[codes], dtype=distinct_dtype(categories), validate=False)
+
+
+def distinct_dtype(categories: pd.Index) -> pd.CategoricalDtype:
+    """The CategoricalDtype of categories known to be distinct and never missing (a
+    factorization's or a dictionary's), without pandas hashing them again to check them:
+    that takes 0.2-0.6 s for a million text keys. Pandas' private fast path for it has
+    been there since 0.2x; where it is gone, the public constructor checks them."""
+    unchecked = getattr(pd.CategoricalDtype, "_from_fastpath", None)
+    dtype: pd.CategoricalDtype = pd.CategoricalDtype(categories) if unchecked is None else unchecked(categories, False)
+    return dtype
+
+
+def ascending(values: pd.Series | pd.Index | pa.Array) -> bool:
+    """True when text values, none missing, are in strictly ascending order (Arrow compares
+    UTF-8 bytes, which order as code points do, as Python's str comparison does)."""
+    text = text_array(values)
+    return text.null_count == 0 and (len(text) < 2 or bool(pc.all(pc.less(text[:-1], text[1:])).as_py()))
+
+
+def _sorted(distinct: pd.Series | pa.Array) -> tuple[np.ndarray, pd.Index]:
     """`pd.factorize(distinct, sort=True)` of values known to be distinct: each value's
     position in sorted order (-1 where missing) and the sorted values, by one Arrow sort and
     no hashing."""
@@ -149,7 +181,7 @@ def key_codes(keys: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Integer codes of account keys (-1 where missing; int8 to int64, as small as they fit)
     and the sorted distinct keys they index: a Categorical's own codes (as sources read
     them, not copied), else a sorted factorization."""
-    if isinstance(keys.dtype, pd.CategoricalDtype) and keys.cat.categories.is_monotonic_increasing:
+    if isinstance(keys.dtype, pd.CategoricalDtype) and ascending(keys.cat.categories):
         codes: np.ndarray = keys.array.codes  # type: ignore[attr-defined]
         return codes, pd.Index(keys.cat.categories, name="account_id")
     if isinstance(keys.dtype, pd.CategoricalDtype):  # unsorted categories: sort the text, not their order

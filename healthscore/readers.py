@@ -640,10 +640,12 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
         # with a key to aggregate by (not the accounts, whose columns pass through as read),
         # columns of few distinct values are read as Categoricals
         few = [] if key is None else few_values(metadata, len(schema), [i for i in picked if headers[i] != key])
-        text_key = [schema.names[i] for i in picked if headers[i] == key and _is_text(schema.types[i])]
+        text_key = next((schema.names[i] for i in picked if headers[i] == key and _is_text(schema.types[i])), None)
         columns = [schema.names[i] for i in picked]
-        table = read_columns(raw, metadata, columns, text_key[0] if text_key else None, [schema.names[i] for i in few])
+        table, coded = read_columns(raw, metadata, columns, text_key, [schema.names[i] for i in few])
         frame = _arrow_frame(table)
+        if text_key is not None and coded is not None:  # the key, read apart, back in its place
+            frame.insert(columns.index(text_key), text_key, pd.Series(coded, index=frame.index))
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             f"source {name!r}: {path} is an incomplete or invalid parquet file",

@@ -46,7 +46,7 @@ from healthscore.aggregate import aggregate_source
 from healthscore.coerce import _iso_times_quickly, convert
 from healthscore.errors import DataError
 from healthscore.expr import parse, predicate
-from healthscore.keys import among, checked_keys, coded_keys, salesforce18
+from healthscore.keys import among, ascending, checked_keys, coded_keys, distinct_dtype, salesforce18
 from healthscore.models import MetricConfig, OfConfig, SourceConfig
 from healthscore.readers import FileFrame, read_csv, read_parquet
 from healthscore.sources import SourceData, read_source
@@ -1277,3 +1277,32 @@ def test_nunique_over_many_rows_in_account_parts_equals_in_one(rows: list[tuple[
         patch.setattr(aggregate_module, "NUNIQUE_PART_ROWS", part_rows)
         parts = aggregate(frame, metrics)
     pd.testing.assert_frame_equal(parts, whole, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([], True),
+        (["a"], True),
+        (["a", "b"], True),
+        (["Z", "a", "é", "ü"], True),
+        (["b", "a"], False),
+        (["a", "a"], False),
+        ([None, "a"], False),
+        (["a", None], False),
+    ],
+)
+def test_ascending_is_strict_code_point_order(values: list[str | None], expected: bool) -> None:
+    assert ascending(pd.Index(values, dtype="str")) is expected
+    assert ascending(pa.array(values, pa.string())) is expected
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_distinct_dtype_equals_the_checked_dtype(fast_path: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not fast_path:  # a pandas without the private fast path: the public constructor
+        monkeypatch.delattr(pd.CategoricalDtype, "_from_fastpath")
+    categories = pd.Index(["a", "b", "é"], dtype="str")
+    assert distinct_dtype(categories) == pd.CategoricalDtype(categories)
+    codes = np.array([2, -1, 0], dtype=np.int8)
+    got = pd.Categorical.from_codes(codes, dtype=distinct_dtype(categories), validate=False)
+    assert [None if pd.isna(v) else v for v in got] == ["é", None, "a"]
