@@ -29,6 +29,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from healthscore.errors import DataError, InputMissingError, Problem
+from healthscore.keys import dictionary_categorical
 from healthscore.models import SourceConfig
 from healthscore.origins import Lines, RowLines
 from healthscore.parquet_columns import few_values, parquet_input, read_columns
@@ -462,9 +463,10 @@ def _return_alone(table: pa.Table) -> bool:
 
 
 def _rows_frame(table: pa.Table) -> pd.DataFrame:
-    """The columns of `_arrow_rows` as pandas text, a dictionary-encoded one as a Categorical."""
+    """The columns of `_arrow_rows` as pandas text, a dictionary-encoded one (the key) as a
+    Categorical with sorted categories."""
     columns = {
-        i: pd.Series(column.to_pandas())
+        i: pd.Series(dictionary_categorical(column))
         if pa.types.is_dictionary(column.type)
         else pd.Series(column, dtype=TEXT, copy=False)
         for i, column in enumerate(table.columns)

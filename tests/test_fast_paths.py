@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from conftest import make_config
@@ -1306,3 +1307,28 @@ def test_distinct_dtype_equals_the_checked_dtype(fast_path: bool, monkeypatch: p
     codes = np.array([2, -1, 0], dtype=np.int8)
     got = pd.Categorical.from_codes(codes, dtype=distinct_dtype(categories), validate=False)
     assert [None if pd.isna(v) else v for v in got] == ["é", None, "a"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    chunks=st.lists(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "é", "", "B", "a "])), max_size=8)),
+    null_in_dictionary=st.booleans(),
+)
+def test_dictionary_categorical_equals_the_chunks_values(
+    chunks: list[list[str | None]], null_in_dictionary: bool
+) -> None:
+    """A dictionary per chunk (as pyarrow's CSV blocks have): the same values, missing where
+    null, whether a null is in the indices or in the dictionary, categories sorted."""
+
+    def encoded(values: list[str | None]) -> pa.DictionaryArray:
+        coded = pa.array(values, pa.string()).dictionary_encode()
+        if not null_in_dictionary or None not in values:
+            return coded
+        dictionary = pa.concat_arrays([coded.dictionary, pa.array([None], pa.string())])
+        indices = pc.fill_null(coded.indices, len(coded.dictionary))
+        return pa.DictionaryArray.from_arrays(indices, dictionary)
+
+    column = pa.chunked_array([encoded(c) for c in chunks], type=pa.dictionary(pa.int32(), pa.string()))
+    got = keys_module.dictionary_categorical(column)
+    assert [None if pd.isna(v) else v for v in got] == [v for c in chunks for v in c]
+    assert list(got.categories) == sorted({v for c in chunks for v in c if v is not None})
