@@ -111,7 +111,7 @@ def coded_keys(values: pd.Series, transforms: Sequence[str]) -> tuple[pd.Series,
     recode = np.append(codes_of_distinct, -1).astype(_code_type(len(categories)))
     codes = raw_codes if _is_identity(recode, raw_codes) else recode[raw_codes]
     coded = pd.Categorical.from_codes(codes, dtype=distinct_dtype(pd.Index(categories)), validate=False)
-    keys = pd.Series(coded, index=values.index, name=values.name)
+    keys = pd.Series(coded, index=values.index, name=values.name, copy=False)
     return keys, bad_rows
 
 

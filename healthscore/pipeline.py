@@ -8,6 +8,7 @@ nothing; `outputs.write_outputs` does that.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import pandas as pd
 from healthscore.aggregate import aggregate_source, source_metrics
 from healthscore.checks import expr_metric_order
 from healthscore.config import Config
-from healthscore.errors import InputMissingError, Problem, UsageError
+from healthscore.errors import HealthscoreError, InputMissingError, Problem, UsageError
 from healthscore.explain import points_lost, top_drivers
 from healthscore.expr import parse
 from healthscore.history import (
@@ -42,7 +43,7 @@ from healthscore.scoring import (
     segment_of,
     weighted_scores,
 )
-from healthscore.sources import SourceData, read_source
+from healthscore.sources import SourceData, read_source, source_files
 from healthscore.summary import LOWEST, Summary, build_summary, check_rollup_column
 from healthscore.table import scored_table
 
@@ -203,21 +204,78 @@ def run(
     return RunResult(day, table, summary, sources, joins, warnings, timings, metric_scores, lost, raw, scores)
 
 
+PARALLEL_READ_BYTES = 64 << 20  # input of the largest source from which the others are read beside it
+
+
 def read_sources(config: Config, progress: Progress | None = None) -> dict[str, SourceData]:
-    """Read every source the config uses, with the columns its metrics need; the first error raises.
+    """Read every source the config uses, with the columns its metrics need; the error of
+    the first source (in config order) that fails raises, as if they were read in turn.
 
     Under `engine: ibis` only the accounts source is read into memory (a `table:` one fetched
     whole); every other source is opened on its backend (`ibis_engine.BackendSource`), where
-    `run` aggregates it.
+    `run` aggregates it. Otherwise, when the largest source's files hold PARALLEL_READ_BYTES
+    or more, the other sources are read in turn on a second thread meanwhile (much of
+    reading runs in Arrow and numpy, without the GIL: L's 50M events beside three sources
+    of 1-5M rows, 15-18 s -> 13.5-14 s).
     """
     report = progress or _no_progress
     needed = needed_columns(config)
     read = source_reader(config)
-    sources = {}
-    for done, (name, columns) in enumerate(needed.items()):
-        report("read", name, done, len(needed))
-        sources[name] = read(name, columns)
+    lock = threading.Lock()  # the hook is called from both threads, one call at a time
+    finished = 0
+
+    def read_one(name: str) -> SourceData:
+        nonlocal finished
+        with lock:
+            report("read", name, finished, len(needed))
+        data = read(name, needed[name])
+        with lock:
+            finished += 1
+        return data
+
+    sizes = {name: _input_bytes(config, name) for name in needed} if config.engine != "ibis" else {}
+    largest = max(sizes, key=lambda name: sizes[name], default=None)
+    if largest is None or len(needed) < 2 or sizes[largest] < PARALLEL_READ_BYTES:
+        sources = {name: read_one(name) for name in needed}
+    else:
+        sources = _read_beside(read_one, list(needed), largest)
     report("read", "", len(needed), len(needed))
+    return sources
+
+
+def _input_bytes(config: Config, name: str) -> int:
+    """The size of a source's files; 0 when they cannot be listed (reading it says why)."""
+    try:
+        return sum(path.stat().st_size for path in source_files(config, name))
+    except (HealthscoreError, OSError):
+        return 0
+
+
+def _read_beside(read: Callable[[str], SourceData], order: list[str], largest: str) -> dict[str, SourceData]:
+    """`largest` read on this thread and the other sources of `order` in turn on a second
+    one, which stops at its first error; then the error of the first source of `order` that
+    failed raises (every source before it was read). The second thread is a daemon: an
+    interrupted run does not wait for it."""
+    outcomes: dict[str, SourceData | Exception] = {}
+
+    def read_in_turn(names: list[str]) -> None:
+        for name in names:
+            try:
+                outcomes[name] = read(name)
+            except Exception as exc:  # raised on the calling thread, in config order
+                outcomes[name] = exc
+                return
+
+    beside = threading.Thread(target=read_in_turn, args=([n for n in order if n != largest],), daemon=True)
+    beside.start()
+    read_in_turn([largest])
+    beside.join()
+    sources: dict[str, SourceData] = {}
+    for name in order:  # each source is there, up to the first that failed
+        outcome = outcomes[name]
+        if isinstance(outcome, Exception):
+            raise outcome
+        sources[name] = outcome
     return sources
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 import warnings
 import zipfile
 import zlib
@@ -372,10 +373,15 @@ def _parse_rows(clean: bytes, delimiter: str, width: int, source: SourceConfig, 
     return parse_rows_with_pandas(clean, delimiter, width, source)
 
 
+_WARNING_FILTERS = threading.Lock()
+
+
 def parse_rows_with_pandas(clean: bytes, delimiter: str, width: int, source: SourceConfig) -> pd.DataFrame:
     """Records of exactly `width` fields as text columns by pandas' parser (the path for files
     pyarrow does not read as the scan did); a row split differently than the scan is an error."""
-    with warnings.catch_warnings():
+    # the warning filters are the process's: one thread at a time changes and restores them
+    # (sources may be read on two threads), so another's exit never drops this one's filter
+    with _WARNING_FILTERS, warnings.catch_warnings():
         # pandas only warns when a row has more fields than names ("loss of data"): a stray
         # quote split a record differently than the scan did. Never lose data silently.
         warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -466,12 +472,12 @@ def _rows_frame(table: pa.Table) -> pd.DataFrame:
     """The columns of `_arrow_rows` as pandas text, a dictionary-encoded one (the key) as a
     Categorical with sorted categories."""
     columns = {
-        i: pd.Series(dictionary_categorical(column))
+        i: pd.Series(dictionary_categorical(column), copy=False)
         if pa.types.is_dictionary(column.type)
         else pd.Series(column, dtype=TEXT, copy=False)
         for i, column in enumerate(table.columns)
     }
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
 
 
 def drop_repeated_headers(result: FileFrame, names: list[str]) -> FileFrame:
@@ -647,7 +653,7 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
         table, coded = read_columns(raw, metadata, columns, text_key, [schema.names[i] for i in few])
         frame = _arrow_frame(table)
         if text_key is not None and coded is not None:  # the key, read apart, back in its place
-            frame.insert(columns.index(text_key), text_key, pd.Series(coded, index=frame.index))
+            frame.insert(columns.index(text_key), text_key, pd.Series(coded, index=frame.index, copy=False))
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DataError(
             f"source {name!r}: {path} is an incomplete or invalid parquet file",
