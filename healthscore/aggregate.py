@@ -179,7 +179,9 @@ def _numeric(frame: pd.DataFrame, source: str, metric: str, field: str, agg: str
     )
 
 
-NUNIQUE_PART_ROWS = 1_000_000  # rows of text hashed together for nunique (accounts split in parts)
+# rows of text hashed together for nunique (accounts split in parts): M's 3.3M rows in 6 parts
+# keep both threads busy to the end, not 3 (0.78 s -> 0.65 s); L's 17M are as fast in 16 or 33
+NUNIQUE_PART_ROWS = 500_000
 
 
 class _Rows:
