@@ -123,9 +123,8 @@ def _text_categories(values: pd.Series) -> bool:
 def sorted_categorical(codes: np.ndarray, distinct: pa.Array) -> pd.Categorical:
     """Codes (-1: missing) of distinct text values as a Categorical whose categories are
     those values sorted, as `coded_keys` leaves keys (a gather of the codes, no hashing)."""
-    rank, categories = _sorted(distinct)
-    recode = np.append(rank, -1).astype(_code_type(len(categories)))  # -1 (missing) picks the appended -1
-    return pd.Categorical.from_codes(recode[codes], dtype=distinct_dtype(categories), validate=False)
+    recode, dtype = _recoding(distinct)
+    return pd.Categorical.from_codes(recode[codes], dtype=dtype, validate=False)
 
 
 def dictionary_categorical(column: pa.ChunkedArray) -> pd.Categorical:
@@ -137,16 +136,22 @@ def dictionary_categorical(column: pa.ChunkedArray) -> pd.Categorical:
     chunks = column.chunks
     sizes = [len(chunk.dictionary) for chunk in chunks]
     value_codes, distinct = encoded(pa.chunked_array([c.dictionary for c in chunks], type=column.type.value_type))
-    rank, categories = _sorted(distinct)
-    code_type = _code_type(len(categories))
-    ranks = np.append(rank, -1).astype(code_type)[value_codes]  # each dictionary entry's category (-1: null)
-    codes = np.empty(len(column), dtype=code_type)
+    recode, dtype = _recoding(distinct)
+    ranks = recode[value_codes]  # each dictionary entry's category (-1: a null entry)
+    codes = np.empty(len(column), dtype=recode.dtype)
     row, entry = 0, 0
     for chunk, size in zip(chunks, sizes, strict=True):  # a chunk is a block of rows, not a row
-        lookup = np.append(ranks[entry : entry + size], code_type(-1))  # a null index picks the -1
+        lookup = np.append(ranks[entry : entry + size], recode[-1])  # a null index picks the -1
         codes[row : row + len(chunk)] = lookup[pc.fill_null(chunk.indices, -1).to_numpy()]
         row, entry = row + len(chunk), entry + size
-    return pd.Categorical.from_codes(codes, dtype=distinct_dtype(categories), validate=False)
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
+def _recoding(distinct: pa.Array) -> tuple[np.ndarray, pd.CategoricalDtype]:
+    """Each distinct text value's position in sorted order, in the smallest code type, with
+    -1 appended for code -1 (missing) to pick; and the CategoricalDtype of the sorted values."""
+    rank, categories = _sorted(distinct)
+    return np.append(rank, -1).astype(_code_type(len(categories))), distinct_dtype(categories)
 
 
 def distinct_dtype(categories: pd.Index) -> pd.CategoricalDtype:
