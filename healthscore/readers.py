@@ -290,15 +290,20 @@ def _holds_any(table: pa.Table, found: bytes) -> bool:
       which keeps the break the block ends at; a CR alone would be one that pyarrow took
       its LF from (`_return_alone`).
     Such files take the scan."""
-    buffers = [buffer for column in table.columns for buffer in _text_buffers(column)]
-    return any(holds_byte(memoryview(buffer), byte) for byte in found for buffer in buffers)
+    views = [_value_bytes(values) for values in _text_values(table)]
+    return any(holds_byte(view, byte) for byte in found for view in views)
 
 
-def _text_buffers(column: pa.ChunkedArray) -> list[pa.Buffer]:
-    """The value bytes of a text column (of a dictionary-encoded one, its dictionaries'),
-    chunk by chunk: the values only, not their offsets."""
-    chunks = [c.dictionary if pa.types.is_dictionary(c.type) else c for c in column.chunks]
-    return [chunk.buffers()[2] for chunk in chunks if chunk.buffers()[2] is not None]
+def _text_values(table: pa.Table) -> list[pa.Array]:
+    """The text of a table of text columns, chunk by chunk (of a dictionary-encoded column,
+    its dictionaries), leaving out chunks without a byte of text."""
+    chunks = [c.dictionary if pa.types.is_dictionary(c.type) else c for column in table.columns for c in column.chunks]
+    return [chunk for chunk in chunks if chunk.buffers()[2] is not None]
+
+
+def _value_bytes(values: pa.Array) -> memoryview:
+    """The bytes of a text array's values in place, without their offsets."""
+    return memoryview(values.buffers()[2])
 
 
 def line_texts(body: bytes | memoryview, positions: np.ndarray) -> list[str]:
@@ -458,14 +463,11 @@ def _return_alone(table: pa.Table) -> bool:
     edge between a quoted value's CR and LF loses the LF (apache/arrow#51368, open in
     pyarrow 26). Such text goes to pandas' parser. (The quick path refuses any value holding
     a CR: one record a line leaves none in a value.)"""
-    for column in table.columns:
-        for chunk in column.chunks:
-            values = chunk.dictionary if pa.types.is_dictionary(chunk.type) else chunk
-            if values.buffers()[2] is None or not holds_byte(memoryview(values.buffers()[2]), RETURN):
-                continue  # no CR at all: the common case, found by a byte search
-            if pc.sum(pc.count_substring(values, "\r")) != pc.sum(pc.count_substring(values, "\r\n")):
-                return True
-    return False
+    return any(
+        holds_byte(_value_bytes(values), RETURN)  # no CR at all: the common case, found by a byte search
+        and pc.sum(pc.count_substring(values, "\r")) != pc.sum(pc.count_substring(values, "\r\n"))
+        for values in _text_values(table)
+    )
 
 
 def _rows_frame(table: pa.Table) -> pd.DataFrame:
