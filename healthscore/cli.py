@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 
 from healthscore import __version__
+from healthscore.allocator import keep_freed_memory
 from healthscore.cli_backtest import backtest, cohorts
 from healthscore.cli_calibrate import calibrate
 from healthscore.cli_common import ConfigOption, HeaderStyle, LogFormat, errors_to_exit
@@ -270,4 +271,5 @@ app.command()(backfill)
 
 def main() -> None:
     """Entry point of the `healthscore` command."""
+    keep_freed_memory()  # a process that exits when done: freed memory reused, not zeroed again
     app(prog_name="healthscore")

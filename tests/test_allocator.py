@@ -1,0 +1,88 @@
+"""The command keeps the memory it frees (glibc's malloc), so large arrays reuse it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from healthscore import allocator, cli
+
+# A child process allocates a 256 MiB array, frees it, and counts the page faults of a second
+# one of the same size: with freed memory kept, the second reuses the first's pages.
+REUSE = """
+import resource, sys
+import numpy as np
+from healthscore.allocator import keep_freed_memory
+kept = keep_freed_memory() if sys.argv[1] == "keep" else False
+first = np.ones(32 << 20)
+del first
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+second = np.ones(32 << 20)
+print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _faults_of_second_array(mode: str, **env: str) -> tuple[bool, int]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(allocator.OWN_SETTINGS)}
+    out = subprocess.run(
+        [sys.executable, "-c", REUSE, mode], env={**clean, **env}, capture_output=True, text=True, check=True
+    ).stdout.split()
+    return out[0] == "True", int(out[1])
+
+
+needs_glibc = pytest.mark.skipif(not allocator._glibc(), reason="the C library is not glibc")
+
+
+@needs_glibc
+def test_freed_memory_is_reused_without_new_page_faults() -> None:
+    kept, reused = _faults_of_second_array("keep")
+    not_kept, fresh = _faults_of_second_array("default")
+    assert kept
+    assert not not_kept
+    assert fresh >= 64  # 256 MiB of fresh pages: at least 128 huge pages, or 65k small ones
+    assert reused * 8 < fresh
+
+
+@needs_glibc
+def test_a_users_malloc_settings_win() -> None:
+    kept, faults = _faults_of_second_array("keep", MALLOC_ARENA_MAX="2")
+    assert not kept
+    assert faults >= 64
+    kept, _ = _faults_of_second_array("keep", GLIBC_TUNABLES="glibc.malloc.trim_threshold=0")
+    assert not kept
+
+
+def test_nothing_is_set_where_the_c_library_is_not_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(allocator, "_glibc", lambda: False)
+    monkeypatch.setattr(allocator.ctypes, "CDLL", lambda _: pytest.fail("mallopt called"))
+    assert allocator.keep_freed_memory() is False
+
+
+def test_glibc_is_told_by_its_version_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(allocator.os, "confstr", lambda name: "glibc 2.36")
+    assert allocator._glibc()
+    monkeypatch.setattr(allocator.os, "confstr", lambda name: None)  # musl, for one
+    assert not allocator._glibc()
+
+    def unknown(name: str) -> str:
+        raise ValueError("unrecognized configuration name")
+
+    monkeypatch.setattr(allocator.os, "confstr", unknown)
+    assert not allocator._glibc()
+
+
+def test_the_command_keeps_freed_memory_and_the_library_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append("kept") or True)
+    monkeypatch.setattr(sys, "argv", ["healthscore", "--version"])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 0
+    assert calls == ["kept"]
+    code = "import healthscore.allocator as a, unittest.mock as m\n"
+    code += "with m.patch.object(a.ctypes, 'CDLL', side_effect=AssertionError('mallopt called')):\n"
+    code += "    import healthscore.pipeline, healthscore.cli\n"
+    subprocess.run([sys.executable, "-c", code], check=True)
