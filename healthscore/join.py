@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pandas.api.extensions import ExtensionDtype
 
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
-from healthscore.keys import key_codes, positions_in, same_text, text_array
+from healthscore.keys import key_codes, on_two_threads, positions_in, same_text, text_array
 from healthscore.sources import SourceData
 
 EXAMPLES = 5
@@ -83,20 +84,18 @@ def join_metrics(
     """Aggregate metric values put onto the spine (with `missing.fill` applied), and join stats.
 
     Each source's distinct keys are looked up among the accounts once, in Arrow: that one
-    lookup both places its values and counts its unmatched keys."""
+    lookup both places its values and counts its unmatched keys. The sources are looked up
+    two at a time (Arrow hashes without the GIL: L's 7 lookups of a million keys, 1.8 s)."""
     accounts = text_array(spine.index)
     columns: dict[str, Any] = {}
     joins: dict[str, SourceJoin] = {}
-    for name, values in aggregated.items():
-        keys, rows, keyless = _keys_with_rows(sources[name])
-        row_of = positions_in(accounts, keys)  # per account, its row among the source's keys
+    lookups = on_two_threads(lambda name: _lookup(accounts, sources[name], aggregated[name].index), list(aggregated))
+    for (name, values), (keys, rows, keyless, row_of, value_row_of) in zip(aggregated.items(), lookups, strict=True):
         joins[name] = _join_stats(name, keys, rows, keyless, row_of)
-        if not same_text(values.index, keys):  # keys whose rows all fall after as_of have no values
-            row_of = positions_in(accounts, values.index)
         for metric in values.columns:
             column = values[metric]
             held = column.array if isinstance(column.dtype, ExtensionDtype) else column.to_numpy()
-            columns[metric] = pd.api.extensions.take(held, row_of, allow_fill=True)  # -1: missing
+            columns[metric] = pd.api.extensions.take(held, value_row_of, allow_fill=True)  # -1: missing
     raw = pd.DataFrame(columns, index=spine.index)
     for name in config.metrics:
         if name not in raw.columns:
@@ -105,6 +104,17 @@ def join_metrics(
         if fill is not None and config.metrics[name].expr is None:
             raw[name] = raw[name].fillna(fill)
     return raw, joins
+
+
+def _lookup(
+    accounts: pa.Array, data: SourceData, valued: pd.Index
+) -> tuple[pd.Index, np.ndarray, int, np.ndarray, np.ndarray]:
+    """A source's keys and rows (`_keys_with_rows`), and per account its row among those
+    keys and among the keys with values `valued` (-1 where it has none)."""
+    keys, rows, keyless = _keys_with_rows(data)
+    row_of = positions_in(accounts, keys)  # per account, its row among the source's keys
+    # keys whose rows all fall after as_of have no values
+    return keys, rows, keyless, row_of, row_of if same_text(valued, keys) else positions_in(accounts, valued)
 
 
 def _keys_with_rows(data: SourceData) -> tuple[pd.Index, np.ndarray, int]:
