@@ -13,7 +13,6 @@ time give their smallest (first) or largest (last) value, so row order never mat
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections import defaultdict
 from collections.abc import Mapping
 
@@ -245,26 +244,22 @@ class _Rows:
 
     def _distinct_text(self, text: pa.ChunkedArray, selected: np.ndarray) -> np.ndarray:
         """`nunique` of Arrow text over the selected rows. Over many rows the accounts are
-        split in parts of about NUNIQUE_PART_ROWS rows, the rows put in part order once,
-        then each part hashed on its own, two at a time: a part's hash table is small enough
-        to stay in cache (a third of the time of one table for all), and distinct pairs
-        never span two parts."""
+        split in parts of about NUNIQUE_PART_ROWS rows, each part's rows picked, taken and
+        hashed on its own, two parts at a time: a part's hash table is small enough to stay
+        in cache (a third of the time of one table for all), and distinct pairs never span
+        two parts. (Picking by part on the two threads, not ordering all rows by part first
+        on one: L's usage aggregated in 6.1-6.7 s, not 7.0-7.5 s.)"""
         rows = np.flatnonzero(selected)
         codes = self.codes[rows]
         parts = max(1, len(rows) // NUNIQUE_PART_ROWS)
-        bounds = np.array([0, len(rows)])
-        if parts > 1:
-            part = (codes.astype(np.int64) * parts // max(self.size, 1)).astype(np.int16)  # accounts in order
-            order = np.argsort(part, kind="stable")
-            rows, codes = rows[order], codes[order]
-            bounds = np.searchsorted(part[order], np.arange(parts + 1))
-        picked = text.take(rows)
+        part = (codes.astype(np.int64) * parts // max(self.size, 1)).astype(np.int16)  # accounts in order
 
-        def count(span: tuple[int, int]) -> np.ndarray:
-            values, distinct = encoded(picked.slice(span[0], span[1] - span[0]), threads=1)
-            return self._distinct_pairs(codes[span[0] : span[1]], values, len(distinct))
+        def count(k: int) -> np.ndarray:
+            mine = part == k if parts > 1 else slice(None)
+            values, distinct = encoded(text.take(rows[mine]), threads=1)
+            return self._distinct_pairs(codes[mine], values, len(distinct))
 
-        return sum(on_two_threads(count, list(itertools.pairwise(bounds.tolist()))), np.zeros(self.size))
+        return sum(on_two_threads(count, range(parts)), np.zeros(self.size))
 
     def _distinct_pairs(self, codes: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
         """Per account, the distinct values among rows of account `codes` and value codes
