@@ -25,7 +25,7 @@ from pandas.arrays import ArrowExtensionArray
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
 from healthscore.expr import Expression, parse, predicate
-from healthscore.keys import encoded, key_codes, on_two_threads
+from healthscore.keys import code_counts, encoded, key_codes, on_two_threads
 from healthscore.models import DURATION_RE, MetricConfig
 from healthscore.sources import SourceData
 
@@ -94,7 +94,7 @@ def aggregate_source(data: SourceData, metrics: Mapping[str, MetricConfig], as_o
     for interval, group in by_interval.items():
         columns.update(_grouped_pass(rows, group, interval, as_of))
     result = pd.DataFrame({name: columns[name] for name in metrics}, index=keys)
-    present = np.bincount(codes[codes >= 0], minlength=len(keys)) > 0
+    present = code_counts(codes, len(keys)) > 0
     return result if present.all() else result.loc[present]
 
 

@@ -16,7 +16,7 @@ from pandas.api.extensions import ExtensionDtype
 
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
-from healthscore.keys import key_codes, on_two_threads, positions_in, same_text, text_array
+from healthscore.keys import code_counts, key_codes, on_two_threads, positions_in, same_text, text_array
 from healthscore.sources import SourceData
 
 EXAMPLES = 5
@@ -121,9 +121,8 @@ def _keys_with_rows(data: SourceData) -> tuple[pd.Index, np.ndarray, int]:
     """The source's distinct keys (sorted), the rows of each, and the rows without a key
     (the rows are factorized to codes, not matched one by one)."""
     codes, keys = key_codes(data.frame[data.key])
-    present = codes >= 0
-    rows = np.bincount(codes[present], minlength=len(keys))
-    return keys[rows > 0], rows[rows > 0], int((~present).sum())
+    rows = code_counts(codes, len(keys))
+    return keys[rows > 0], rows[rows > 0], len(codes) - int(rows.sum())
 
 
 def _join_stats(name: str, keys: pd.Index, rows: np.ndarray, keyless: int, row_of: np.ndarray) -> SourceJoin:

@@ -412,3 +412,21 @@ def test_parquet_read_in_two_halves_equals_read_whole(
             assert [None if pd.isna(v) else v for v in key_column] == ids
             categories = list(key_column.categories)
             assert categories == sorted(set(categories)) == sorted({i for i in ids if i is not None})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    size=st.integers(1, 40),
+    dtype=st.sampled_from([np.int8, np.int16, np.int32, np.int64]),
+    block=st.integers(1, 9),
+    data=st.data(),
+)
+def test_code_counts_in_blocks_equal_one_bincount(size: int, dtype: type, block: int, data: st.DataObject) -> None:
+    """Rows per code counted a block at a time: -1 counts nowhere, the largest code (127 for
+    int8) is not widened past its type, and the last block may be short."""
+    codes = data.draw(hnp.arrays(dtype, st.integers(0, 30), elements=st.integers(-1, size - 1)))
+    with patch.object(keys, "COUNT_BLOCK", block):
+        counts = keys.code_counts(codes, size)
+    assert counts.dtype == np.int64
+    np.testing.assert_array_equal(counts, np.bincount(codes[codes >= 0].astype(np.int64), minlength=size))
+    assert keys.code_counts(np.full(3, 127, dtype=np.int8), 128).tolist() == [0] * 127 + [3]
