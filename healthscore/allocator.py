@@ -3,11 +3,12 @@
 By default glibc hands each block of 32 MiB or more (a column of a few million rows) its
 own mapping and returns it to the kernel once freed; the next such block is fresh pages,
 which the kernel must zero on first touch. A run builds and drops many such arrays, so at
-a million accounts and 50M events it touched about 16 GiB of fresh pages for a peak of
-4.4 GiB, and zeroing them was a third of its CPU time (on a 2-core VM: L Parquet 30.6-32.7 s
--> 27.9-28.9 s, peak RSS 4.4 -> 4.8 GiB). Kept, freed memory is reused, so the run touches
-little more than its peak. Only the command does this (it exits when done); importing the
-library changes nothing, and a user's own `MALLOC_*` settings or glibc tunables win.
+a million accounts and 50M events it touched about 15 GiB of fresh pages for a peak of
+4.4 GiB, and a quarter of its CPU time was the kernel's (on a 2-core VM: L Parquet
+29.7-32.7 s -> 27.6-29.2 s, peak RSS 4.4 -> 4.8 GiB). Kept, freed memory is reused, so the
+run touches far fewer fresh pages (9 GiB at L, the rest being Arrow's own allocator).
+Only the command does this (it exits when done); importing the library changes nothing,
+and a user's own `MALLOC_*` settings or glibc tunables win.
 """
 
 from __future__ import annotations
