@@ -16,13 +16,12 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from healthscore.aggregate import cutoff_of, source_metrics, window_interval
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
-from healthscore.keys import among, key_codes
+from healthscore.keys import among, code_counts, key_codes
 from healthscore.models import MetricConfig
 from healthscore.sources import SourceData
 from healthscore.validate_report import Issue, KeyFacts, ValidationWarning, WindowCoverage
@@ -244,7 +243,7 @@ def key_facts(data: SourceData, accounts: SourceData | None, is_accounts: bool) 
     if accounts is None:
         return None
     codes, seen = key_codes(keys)
-    rows = np.bincount(codes[codes >= 0], minlength=len(seen))
+    rows = code_counts(codes, len(seen))
     matched = among(seen, pd.Index(accounts.frame[accounts.key])) & (rows > 0)
     return KeyFacts(
         keys=int((rows > 0).sum()),

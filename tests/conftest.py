@@ -50,3 +50,16 @@ def accounts_csv(tmp_path: Path) -> Path:
         "003,Gamma,SMB,20000,4\n"
         "004,Delta,Enterprise,250000,20\n",
     )
+
+
+def assert_progress_beside(
+    stage: str, order: list[str], in_turn: list[tuple[Any, ...]], beside: list[tuple[Any, ...]]
+) -> None:
+    """Progress calls of a stage done in turn, then on two threads (`pipeline._beside`): in
+    turn, each name announced in order with how many were done; beside, each name once, the
+    counts never going back; both end with the stage's last call."""
+    total = len(order)
+    assert in_turn == [(stage, name, done, total) for done, name in enumerate(order)] + [(stage, "", total, total)]
+    assert sorted(call[1] for call in beside[:-1]) == sorted(order)
+    assert [call[2] for call in beside] == sorted(call[2] for call in beside)
+    assert beside[-1] == (stage, "", total, total)

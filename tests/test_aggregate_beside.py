@@ -11,6 +11,7 @@ from unittest.mock import patch
 
 import pandas as pd
 import pytest
+from conftest import assert_progress_beside
 
 from healthscore import pipeline
 from healthscore.aggregate import aggregate_source, source_metrics
@@ -52,11 +53,7 @@ def test_sources_aggregated_beside_the_largest_equal_those_aggregated_in_turn(sa
     assert list(beside) == list(in_turn) == ORDER
     for name in ORDER:
         pd.testing.assert_frame_equal(beside[name], in_turn[name])
-    assert turn_calls == [("aggregate", name, done, 4) for done, name in enumerate(ORDER)] + [("aggregate", "", 4, 4)]
-    # each source announced once before it is aggregated, with how many were done by then
-    assert sorted(call[1] for call in beside_calls[:-1]) == sorted(ORDER)
-    assert [call[2] for call in beside_calls] == sorted(call[2] for call in beside_calls)
-    assert beside_calls[-1] == ("aggregate", "", 4, 4)
+    assert_progress_beside("aggregate", ORDER, turn_calls, beside_calls)
 
 
 @pytest.mark.parametrize("beside", [False, True])

@@ -10,6 +10,7 @@ from unittest.mock import patch
 
 import pandas as pd
 import pytest
+from conftest import assert_progress_beside
 
 from healthscore import pipeline
 from healthscore.config import load_config
@@ -56,38 +57,28 @@ def test_sources_read_beside_the_largest_equal_those_read_in_turn() -> None:
     for name in ORDER:
         pd.testing.assert_frame_equal(beside[name].frame, in_turn[name].frame)
         assert [f.sha256 for f in beside[name].files] == [f.sha256 for f in in_turn[name].files]
-    assert turn_calls == [("read", name, done, 4) for done, name in enumerate(ORDER)] + [("read", "", 4, 4)]
-    # each source announced once before it is read, with how many were read by then
-    assert sorted(call[1] for call in beside_calls[:-1]) == sorted(ORDER)
-    assert [call[2] for call in beside_calls] == sorted(call[2] for call in beside_calls)
-    assert beside_calls[-1] == ("read", "", 4, 4)
+    assert_progress_beside("read", ORDER, turn_calls, beside_calls)
 
 
 @pytest.mark.parametrize("beside", [False, True])
-def test_a_side_source_failing_before_the_largest_in_config_order_raises_first(tmp_path: Path, beside: bool) -> None:
-    path = sample_copy(tmp_path)
-    (tmp_path / "sample_data" / "crm_accounts.csv").unlink()  # crm: read on the second thread, first
-    (tmp_path / "sample_data" / "usage_events.parquet").write_bytes(CUT_SHORT)  # usage: after it
-    error = failure(path, beside)
-    assert isinstance(error, InputMissingError)
-    assert "source 'crm'" in error.message
-
-
-@pytest.mark.parametrize("beside", [False, True])
-def test_the_largest_failing_before_a_side_source_in_config_order_raises_first(tmp_path: Path, beside: bool) -> None:
+@pytest.mark.parametrize(
+    ("missing", "raised", "source"),
+    [
+        ("crm_accounts.csv", InputMissingError, "crm"),  # crm: first, on the second thread
+        ("zendesk_tickets.csv", DataError, "usage"),  # tickets: last, on the second thread
+        (None, DataError, "usage"),  # the largest failing alone
+    ],
+)
+def test_the_first_failing_source_in_config_order_raises(
+    tmp_path: Path, beside: bool, missing: str | None, raised: type[HealthscoreError], source: str
+) -> None:
+    """usage (the largest, read on this thread) is cut short, and maybe another source's file is missing."""
     path = sample_copy(tmp_path)
     (tmp_path / "sample_data" / "usage_events.parquet").write_bytes(CUT_SHORT)
-    (tmp_path / "sample_data" / "zendesk_tickets.csv").unlink()  # tickets: last, on the second thread
+    if missing is not None:
+        (tmp_path / "sample_data" / missing).unlink()
     error = failure(path, beside)
-    assert isinstance(error, DataError)
-    assert "source 'usage'" in error.message
-
-
-@pytest.mark.parametrize("beside", [False, True])
-def test_the_largest_failing_alone_raises_its_own_error(tmp_path: Path, beside: bool) -> None:
-    path = sample_copy(tmp_path)
-    (tmp_path / "sample_data" / "usage_events.parquet").write_bytes(CUT_SHORT)
-    error = failure(path, beside)
-    assert isinstance(error, DataError)
-    assert "source 'usage'" in error.message
-    assert "incomplete or invalid parquet file" in error.message
+    assert type(error) is raised
+    assert f"source {source!r}" in error.message
+    if source == "usage":
+        assert "incomplete or invalid parquet file" in error.message
