@@ -120,30 +120,34 @@ def _text_categories(values: pd.Series) -> bool:
     return isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype == "str"
 
 
-def sorted_categorical(codes: np.ndarray, distinct: pa.Array) -> pd.Categorical:
-    """Codes (-1: missing) of distinct text values as a Categorical whose categories are
-    those values sorted, as `coded_keys` leaves keys (a gather of the codes, no hashing)."""
-    recode, dtype = _recoding(distinct)
-    return pd.Categorical.from_codes(recode[codes], dtype=dtype, validate=False)
-
-
 def dictionary_categorical(column: pa.ChunkedArray) -> pd.Categorical:
     """Dictionary-encoded text with a dictionary per chunk (pyarrow's CSV reader makes one
-    per block) as a Categorical with sorted categories: the chunks' dictionaries hashed
-    together once (`encoded`, on two threads), then each chunk's indices mapped through
-    them. Pyarrow's own conversion unifies them on one thread and makes a Python string of
-    each distinct value, which pandas then hashes again (L's 50M keys: seconds)."""
-    chunks = column.chunks
-    sizes = [len(chunk.dictionary) for chunk in chunks]
-    value_codes, distinct = encoded(pa.chunked_array([c.dictionary for c in chunks], type=column.type.value_type))
+    per block) as a Categorical with sorted categories (`parts_categorical`). Pyarrow's own
+    conversion unifies them on one thread and makes a Python string of each distinct value,
+    which pandas then hashes again (L's 50M keys: seconds)."""
+    parts = [(chunk.indices, chunk.dictionary) for chunk in column.chunks]
+    return parts_categorical(parts, column.type.value_type)
+
+
+def parts_categorical(
+    parts: Sequence[tuple[np.ndarray | pa.Array, pa.Array]], value_type: pa.DataType
+) -> pd.Categorical:
+    """Text coded in parts, each part's codes (-1 or null: missing) indexing its own
+    distinct values (a CSV block's dictionary, a half column's `encoded`), as one
+    Categorical with sorted categories: the parts' values hashed together once (`encoded`)
+    and sorted, then each part's codes mapped to their category by one gather into the
+    whole's codes (merging the parts' codes first and recoding them after went over every
+    row three times: 50M keys, 600 MB of fresh memory)."""
+    value_codes, distinct = encoded(pa.chunked_array([values for _, values in parts], type=value_type))
     recode, dtype = _recoding(distinct)
-    ranks = recode[value_codes]  # each dictionary entry's category (-1: a null entry)
-    codes = np.empty(len(column), dtype=recode.dtype)
+    ranks = recode[value_codes]  # each part's value's category (-1: a null value)
+    codes = np.empty(sum(len(part) for part, _ in parts), dtype=recode.dtype)
     row, entry = 0, 0
-    for chunk, size in zip(chunks, sizes, strict=True):  # a chunk is a block of rows, not a row
-        lookup = np.append(ranks[entry : entry + size], recode[-1])  # a null index picks the -1
-        codes[row : row + len(chunk)] = lookup[pc.fill_null(chunk.indices, -1).to_numpy()]
-        row, entry = row + len(chunk), entry + size
+    for part, values in parts:  # a part is a block or half of the rows, not a row
+        lookup = np.append(ranks[entry : entry + len(values)], recode[-1])  # code -1 picks the appended -1
+        at = part if isinstance(part, np.ndarray) else pc.fill_null(part, -1).to_numpy()
+        np.take(lookup, at, out=codes[row : row + len(part)], mode="wrap")  # (wrap: -1 is the last)
+        row, entry = row + len(part), entry + len(values)
     return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 

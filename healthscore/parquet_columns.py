@@ -91,10 +91,9 @@ def read_columns(
     if key is not None:
         halves = row_group_halves(metadata)
         if halves is None:
-            codes, distinct = keys.encoded(read([key]).column(0))
-        else:  # each half read and hashed on its own thread, the two dictionaries then merged
-            halves_coded = keys.on_two_threads(lambda g: keys.encoded(read([key], g).column(0), threads=1), halves)
-            codes, distinct = keys.merged(*halves_coded)
-        coded = keys.sorted_categorical(codes, distinct)
-        del codes
+            parts = [keys.encoded(read([key]).column(0))]
+        else:  # each half read and hashed on its own thread
+            parts = keys.on_two_threads(lambda g: keys.encoded(read([key], g).column(0), threads=1), halves)
+        coded = keys.parts_categorical(parts, parts[0][1].type)
+        del parts
     return read([c for c in columns if c != key]), coded
