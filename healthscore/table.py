@@ -83,5 +83,7 @@ def scored_table(
     if audit is not None:
         columns.update({c: audit[c] for c in audit.columns})
     columns["as_of"] = pd.Series(pd.Timestamp(as_of), index=spine.index).astype("datetime64[ms]").astype(DATE)
-    table = pd.DataFrame(columns, index=spine.index).reset_index(drop=True)
+    # the columns as they are (copy-on-write keeps them safe): pandas' default copies the
+    # numbers into one block first (0.3-0.7 s for L's 34 float columns, all fresh memory)
+    table = pd.DataFrame(columns, index=spine.index, copy=False).reset_index(drop=True)
     return table
