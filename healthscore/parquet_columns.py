@@ -1,9 +1,9 @@
 """The columns of a Parquet file as an Arrow table, and its account key as a Categorical.
 
 `readers.read_parquet` decides which columns to read and turns the table into a frame; this
-module reads them: text of few distinct values as dictionaries, and the account key encoded
-with one dictionary for all row groups (`keys.encoded`). In a file of many rows, each half
-of the row groups has its key read and hashed on its own thread.
+module reads them: text of few distinct values as dictionaries, and the account key coded
+with one dictionary for all row groups (`keys.parts_categorical`). In a file of many rows,
+each half of the row groups has its key read and coded on its own thread.
 """
 
 from __future__ import annotations
@@ -68,32 +68,63 @@ def read_columns(
     raw: bytes | Path, metadata: pq.FileMetaData, columns: list[str], key: str | None, dictionaries: list[str]
 ) -> tuple[pa.Table, pd.Categorical | None]:
     """The columns of a Parquet file in file order, `dictionaries` read as dictionaries;
-    and apart from them the text column `key`, read first on its own and encoded
-    (`keys.encoded`) with one dictionary for all row groups, so that its text is gone
+    and apart from them the text column `key`, read first on its own and coded with one
+    dictionary for all row groups (`keys.parts_categorical`), so that its text is gone
     before the rest is read: a Categorical with sorted categories, as `keys.coded_keys`
-    leaves keys (its codes gathered once, no Arrow dictionary for pandas to convert).
-    (Parquet's own dictionaries, one per row group, cost far more to unify: 25 s for 50M
-    rows of a million keys, against 6 s to encode.) Over many rows in several row groups,
-    each half of them has its key read and hashed on its own thread (50M rows: 9 s -> 6 s);
-    the other columns are read whole, on Arrow's threads, which is as fast and holds less
-    at once. Text that is not UTF-8 fails here."""
+    leaves keys (no Arrow dictionary for pandas to convert). A key the file holds as
+    dictionary codes throughout (`coded_throughout`) is read as them, so only each row
+    group's distinct keys are hashed; any other is read as text and hashed (`keys.encoded`).
+    Over many rows in several row groups, each half of them has its key read and coded on
+    its own thread (50M rows: 9 s -> 6 s); the other columns are read whole, on Arrow's
+    threads, which is as fast and holds less at once. Text that is not UTF-8 fails here."""
 
-    def opened() -> pq.ParquetFile:  # one per thread: a file object is not shared
-        return pq.ParquetFile(parquet_input(raw), metadata=metadata, read_dictionary=dictionaries)
-
-    def read(wanted: list[str], groups: list[int] | None = None) -> pa.Table:
-        file = opened()
+    def read(wanted: list[str], groups: list[int] | None = None, as_dictionary: list[str] = dictionaries) -> pa.Table:
+        file = pq.ParquetFile(parquet_input(raw), metadata=metadata, read_dictionary=as_dictionary)  # one per thread
         table = file.read(columns=wanted) if groups is None else file.read_row_groups(groups, wanted, use_threads=False)
         table.validate(full=True)
         return table
 
     coded = None
     if key is not None:
+        as_codes = coded_throughout(metadata, key)
+
+        def key_parts(groups: list[int] | None) -> list[tuple[np.ndarray | pa.Array, pa.Array]]:
+            if as_codes:  # the row groups' own dictionaries
+                column = read([key], groups, [key]).column(0)
+                return [(chunk.indices, chunk.dictionary) for chunk in column.chunks]
+            return [keys.encoded(read([key], groups).column(0), threads=1 if groups else 2)]
+
         halves = row_group_halves(metadata)
-        if halves is None:
-            parts = [keys.encoded(read([key]).column(0))]
-        else:  # each half read and hashed on its own thread
-            parts = keys.on_two_threads(lambda g: keys.encoded(read([key], g).column(0), threads=1), halves)
-        coded = keys.parts_categorical(parts, parts[0][1].type)
+        in_halves = [key_parts(None)] if halves is None else keys.on_two_threads(key_parts, halves)
+        parts = [part for half in in_halves for part in half]
+        coded = keys.parts_categorical(parts, parts[0][1].type if parts else pa.string())
         del parts
     return read([c for c in columns if c != key]), coded
+
+
+DICTIONARY_ROW_BYTES = 3.0  # compressed bytes a row of data pages holding dictionary codes only
+PAGE_HEADERS = 1024  # bytes of a column chunk's data page headers and levels, besides the codes
+
+
+def coded_throughout(metadata: pq.FileMetaData, name: str) -> bool:
+    """True when, as far as the sizes in the footer tell, every row group holds the text
+    column `name` as dictionary codes only: a dictionary page, then data pages of at most 3
+    bytes a row after compression (codes of 24 bits at most), besides their headers. A writer whose dictionary
+    grew too big (pyarrow's past 1 MiB: L's million keys) writes the remaining values
+    themselves, 4 bytes a row and more before compression. Read as dictionaries, such a
+    column has only each row group's distinct values hashed (M's 10M keys, 3.6M entries:
+    0.35-0.48 s against 0.6-1.2 s); where the writer gave up, pyarrow hashes each value
+    decoding it and reading is slower. A wrong guess costs time, never a value."""
+    leaves = [i for i in range(metadata.num_columns) if metadata.schema.column(i).path == name]
+    if len(leaves) != 1 or metadata.schema.column(leaves[0]).logical_type.type != "STRING":
+        return False
+    groups = [metadata.row_group(r) for r in range(metadata.num_row_groups)]
+    groups = [group for group in groups if group.num_rows > 0]  # an empty one may have no pages
+    return bool(groups) and all(_codes_only(group, leaves[0]) for group in groups)
+
+
+def _codes_only(group: pq.RowGroupMetaData, column: int) -> bool:
+    """`coded_throughout` for one row group's chunk of the column."""
+    chunk = group.column(column)
+    data = chunk.total_compressed_size - _dictionary_bytes(chunk)  # -inf without a dictionary page
+    return bool(0 <= data <= DICTIONARY_ROW_BYTES * group.num_rows + PAGE_HEADERS)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import numpy as np
@@ -344,10 +345,11 @@ def test_row_lines_equal_an_array_of_lines(count: int, first: int, data: st.Data
 # --- 9. a Parquet key read in two halves of the row groups equals reading it whole
 
 
-def _parquet_bytes(table: pa.Table, groups: list[int]) -> bytes:
-    """The table as Parquet, its rows in row groups of the given sizes (summing to its rows)."""
+def _parquet_bytes(table: pa.Table, groups: list[int], **options: Any) -> bytes:
+    """The table as Parquet, its rows in row groups of the given sizes (summing to its rows);
+    `options` for pyarrow's ParquetWriter."""
     sink = io.BytesIO()
-    with pq.ParquetWriter(sink, table.schema) as writer:
+    with pq.ParquetWriter(sink, table.schema, **options) as writer:
         start = 0
         for size in groups:
             writer.write_table(table.slice(start, size), row_group_size=max(size, 1))
@@ -368,6 +370,28 @@ def test_row_groups_split_in_halves_by_rows(groups: list[int], want: list[list[i
         assert parquet_columns.row_group_halves(metadata) is None
 
 
+def test_a_key_is_read_as_codes_only_where_every_row_group_holds_codes_only() -> None:
+    """`coded_throughout`: a text column written with dictionaries, not one written
+    without, nor one whose dictionary outgrew the writer's limit (its values then written
+    as they are), nor a number column, nor a file of no row groups."""
+    many = pa.array([f"ACC-{i * 7919 % 3001:04d}-{i * 2654435761 % 10**9:09d}" for i in range(3000)], pa.string())
+    table = pa.table({"k": many, "n": np.arange(3000)})
+
+    def coded(**options: Any) -> bool:
+        raw = _parquet_bytes(table, [1000, 2000], **options)
+        return parquet_columns.coded_throughout(pq.ParquetFile(pa.BufferReader(raw)).metadata, "k")
+
+    assert coded()
+    assert not coded(use_dictionary=False)
+    assert not coded(dictionary_pagesize_limit=4096)  # 3000 keys outgrow it: written as text
+    numbers = pq.ParquetFile(pa.BufferReader(_parquet_bytes(table, [3000]))).metadata
+    assert not parquet_columns.coded_throughout(numbers, "n")
+    assert not parquet_columns.coded_throughout(numbers, "missing")
+    empty = pq.ParquetFile(pa.BufferReader(_parquet_bytes(table.slice(0, 0), []))).metadata
+    assert empty.num_row_groups == 0
+    assert not parquet_columns.coded_throughout(empty, "k")
+
+
 def test_one_row_group_is_never_split() -> None:
     metadata = pq.ParquetFile(pa.BufferReader(_parquet_bytes(pa.table({"n": [1.0, 2.0]}), [2]))).metadata
     with patch.object(keys, "PARALLEL_ROWS", 0):
@@ -380,17 +404,21 @@ def test_one_row_group_is_never_split() -> None:
     data=st.data(),
     key=st.sampled_from([None, "k"]),
     columns=st.sampled_from([["k"], ["k", "n"], ["e", "k", "n"], ["n", "e"]]),
+    dictionary=st.booleans(),
 )
 def test_parquet_read_in_two_halves_equals_read_whole(
-    ids: list[str | None], data: st.DataObject, key: str | None, columns: list[str]
+    ids: list[str | None], data: st.DataObject, key: str | None, columns: list[str], dictionary: bool
 ) -> None:
+    """Either way the key is coded: from the row groups' dictionaries (a file written with
+    them) or by hashing its text (one written without)."""
     rows = len(ids)
     cuts = sorted(data.draw(st.lists(st.integers(0, rows), max_size=4)))
     groups = [b - a for a, b in zip([0, *cuts], [*cuts, rows], strict=True)]
     events = [["login", None, "open"][i % 3] for i in range(rows)]
     table = pa.table({"k": pa.array(ids, pa.string()), "n": np.arange(rows, dtype=np.float64), "e": events})
-    raw = _parquet_bytes(table, groups)
+    raw = _parquet_bytes(table, groups, use_dictionary=dictionary)
     metadata = pq.ParquetFile(pa.BufferReader(raw)).metadata
+    assert parquet_columns.coded_throughout(metadata, "k") is dictionary
     picked = [c for c in table.column_names if c in columns]  # file order
     read_key = key if key in picked else None
 
