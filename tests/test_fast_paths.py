@@ -27,6 +27,7 @@ import datetime as dt
 import io
 import math
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -1183,6 +1184,44 @@ def test_encoded_codes_give_back_every_value(values: list[str | None], chunks: i
     distinct = dictionary.to_pylist()
     assert len(set(distinct)) == len(distinct) == len({v for v in values if v is not None})
     assert [None if c < 0 else distinct[c] for c in codes] == values
+
+
+@FAST
+@given(
+    values=st.lists(
+        st.one_of(st.none(), st.text(alphabet="ab\u00e9\U0001f600 ", max_size=10)), min_size=1, max_size=60
+    ),
+    chunks=st.integers(min_value=1, max_value=4),
+    large=st.booleans(),
+)
+def test_encoded_in_partitions_gives_back_every_value(values: list[str | None], chunks: int, large: bool) -> None:
+    """Text of many distinct values hashed a partition at a time (split by four bits of one
+    of its last bytes): each value once in the dictionary, dictionary[code] the value, an
+    empty value and a null wherever they are; chunks sliced out of one array (offsets)."""
+    kind = pa.large_string() if large else pa.string()
+    whole = pa.array(["x", *values], kind).slice(1)  # offsets that do not start at 0
+    cuts = [len(values) * i // chunks for i in range(chunks + 1)]
+    column = pa.chunked_array([whole.slice(a, b - a) for a, b in pairwise(cuts)], type=kind)
+    codes, dictionary = keys_module.encoded(column, threads=1, many=True)
+    distinct = dictionary.to_pylist()
+    assert len(set(distinct)) == len(distinct) == len({v for v in values if v is not None})
+    assert [None if c < 0 else distinct[c] for c in codes] == values
+
+
+def test_text_of_varied_bytes_is_partitioned_and_of_one_byte_not() -> None:
+    varied = pa.chunked_array([pa.array([f"ACC-{i:07d}" for i in range(100)])])
+    groups = keys_module._partition_of(varied)
+    assert groups is not None
+    assert groups.tolist() == [i % 10 for i in range(100)]  # the last digit's low four bits
+    assert keys_module._partition_of(pa.chunked_array([pa.array(["same"] * 50)])) is None
+    mixed = pa.chunked_array(
+        [pa.array(["a", "", None, "b", "\u00e9", "\U0001f600", "ab", " ", "", "a", None, "c"] * 3)]
+    )
+    assert keys_module._partition_of(mixed) is not None
+    codes, dictionary = keys_module.encoded(mixed, threads=1, many=True)
+    assert [None if c < 0 else dictionary.to_pylist()[c] for c in codes] == mixed.to_pylist()
+    assert sorted(dictionary.to_pylist()) == sorted({v for v in mixed.to_pylist() if v is not None})
+    assert keys_module._partition_of(pa.chunked_array([pa.array([1, 2])])) is None
 
 
 def test_parquet_key_encoded_in_two_halves_reads_the_same(tmp_path: Path) -> None:

@@ -373,7 +373,7 @@ def test_row_groups_split_in_halves_by_rows(groups: list[int], want: list[list[i
 def test_a_key_is_read_as_codes_only_where_every_row_group_holds_codes_only() -> None:
     """`coded_throughout`: a text column written with dictionaries, not one written
     without, nor one whose dictionary outgrew the writer's limit (its values then written
-    as they are), nor a number column, nor a file of no row groups."""
+    as they are: `outgrew_dictionary`), nor a number column, nor a file of no row groups."""
     many = pa.array([f"ACC-{i * 7919 % 3001:04d}-{i * 2654435761 % 10**9:09d}" for i in range(3000)], pa.string())
     table = pa.table({"k": many, "n": np.arange(3000)})
 
@@ -381,9 +381,16 @@ def test_a_key_is_read_as_codes_only_where_every_row_group_holds_codes_only() ->
         raw = _parquet_bytes(table, [1000, 2000], **options)
         return parquet_columns.coded_throughout(pq.ParquetFile(pa.BufferReader(raw)).metadata, "k")
 
+    def outgrew(**options: Any) -> bool:
+        raw = _parquet_bytes(table, [1000, 2000], **options)
+        return parquet_columns.outgrew_dictionary(pq.ParquetFile(pa.BufferReader(raw)).metadata, "k")
+
     assert coded()
+    assert not outgrew()
     assert not coded(use_dictionary=False)
+    assert not outgrew(use_dictionary=False)  # no dictionary tried: nothing tells how many keys
     assert not coded(dictionary_pagesize_limit=4096)  # 3000 keys outgrow it: written as text
+    assert outgrew(dictionary_pagesize_limit=4096)
     numbers = pq.ParquetFile(pa.BufferReader(_parquet_bytes(table, [3000]))).metadata
     assert not parquet_columns.coded_throughout(numbers, "n")
     assert not parquet_columns.coded_throughout(numbers, "missing")
