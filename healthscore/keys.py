@@ -129,6 +129,9 @@ def dictionary_categorical(column: pa.ChunkedArray) -> pd.Categorical:
     return parts_categorical(parts, column.type.value_type)
 
 
+MANY_PER_PART = 1 << 16  # distinct values a part holds on average from which the whole has many
+
+
 def parts_categorical(
     parts: Sequence[tuple[np.ndarray | pa.Array, pa.Array]], value_type: pa.DataType
 ) -> pd.Categorical:
@@ -137,8 +140,11 @@ def parts_categorical(
     Categorical with sorted categories: the parts' values hashed together once (`encoded`)
     and sorted, then each part's codes mapped to their category by one gather into the
     whole's codes (merging the parts' codes first and recoding them after went over every
-    row three times: 50M keys, 600 MB of fresh memory)."""
-    value_codes, distinct = encoded(pa.chunked_array([values for _, values in parts], type=value_type))
+    row three times: 50M keys, 600 MB of fresh memory). Parts of many distinct values each
+    (L's CSV blocks: 190 of 170k keys) are hashed in partitions (`encoded(many=True)`)."""
+    values = pa.chunked_array([values for _, values in parts], type=value_type)
+    many = len(values) >= PARALLEL_ROWS and len(values) >= MANY_PER_PART * len(parts)
+    value_codes, distinct = encoded(values, many=many)
     recode, dtype = _recoding(distinct)
     ranks = recode[value_codes]  # each part's value's category (-1: a null value)
     codes = np.empty(sum(len(part) for part, _ in parts), dtype=recode.dtype)

@@ -1352,12 +1352,14 @@ def test_distinct_dtype_equals_the_checked_dtype(fast_path: bool, monkeypatch: p
 @given(
     chunks=st.lists(st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "é", "", "B", "a "])), max_size=8)),
     null_in_dictionary=st.booleans(),
+    many=st.booleans(),
 )
 def test_dictionary_categorical_equals_the_chunks_values(
-    chunks: list[list[str | None]], null_in_dictionary: bool
+    chunks: list[list[str | None]], null_in_dictionary: bool, many: bool
 ) -> None:
     """A dictionary per chunk (as pyarrow's CSV blocks have): the same values, missing where
-    null, whether a null is in the indices or in the dictionary, categories sorted."""
+    null, whether a null is in the indices or in the dictionary, categories sorted; and
+    whether the dictionaries are hashed whole or, as many values, in partitions and halves."""
 
     def encoded(values: list[str | None]) -> pa.DictionaryArray:
         coded = pa.array(values, pa.string()).dictionary_encode()
@@ -1368,6 +1370,10 @@ def test_dictionary_categorical_equals_the_chunks_values(
         return pa.DictionaryArray.from_arrays(indices, dictionary)
 
     column = pa.chunked_array([encoded(c) for c in chunks], type=pa.dictionary(pa.int32(), pa.string()))
-    got = keys_module.dictionary_categorical(column)
+    with pytest.MonkeyPatch.context() as patch:
+        if many:  # every part counts as one of many values: partitions (and halves, on two threads)
+            patch.setattr(keys_module, "MANY_PER_PART", 0)
+            patch.setattr(keys_module, "PARALLEL_ROWS", 0)
+        got = keys_module.dictionary_categorical(column)
     assert [None if pd.isna(v) else v for v in got] == [v for c in chunks for v in c]
     assert list(got.categories) == sorted({v for c in chunks for v in c if v is not None})
