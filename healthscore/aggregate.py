@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -259,9 +259,11 @@ class _Rows:
         ends = np.cumsum(np.bincount(part, minlength=parts))
         del part
 
+        take = _ascending_take(text)
+
         def count(k: int) -> tuple[int, np.ndarray]:
-            mine = order[(ends[k - 1] if k else 0) : ends[k]]
-            values, distinct = encoded(text.take(rows[mine]), threads=1)
+            mine = order[(ends[k - 1] if k else 0) : ends[k]]  # ascending: the sort is stable
+            values, distinct = encoded(take(rows[mine]), threads=1)
             accounts = codes[mine]
             first = int(accounts.min()) if len(mine) else 0  # the part's accounts: first .. last
             return first, self._distinct_pairs(accounts - first, values, len(distinct), 0)
@@ -294,6 +296,24 @@ class _Rows:
         out = np.full(self.size, np.datetime64("NaT"), dtype=times.dtype).view("int64")  # NaT is int64's minimum
         np.maximum.at(out, self.codes[selected], times.view("int64")[selected])
         return out.view(times.dtype)
+
+
+def _ascending_take(text: pa.ChunkedArray) -> Callable[[np.ndarray], pa.ChunkedArray]:
+    """A take of ascending row positions from chunked text, chunk by chunk: pyarrow's take
+    on a chunked array passes over all of its chunks at each call (L's CSV text, 190
+    chunks of 50M rows, cost 10 CPU-s more over nunique's 136 parts than over 34)."""
+    starts = np.cumsum([0, *(len(chunk) for chunk in text.chunks)])
+
+    def take(at: np.ndarray) -> pa.ChunkedArray:
+        cuts = np.searchsorted(at, starts)  # where each chunk's rows start among `at`
+        pieces = [
+            text.chunk(c).take(at[cuts[c] : cuts[c + 1]] - starts[c])
+            for c in range(text.num_chunks)
+            if cuts[c + 1] > cuts[c]
+        ]
+        return pa.chunked_array(pieces, type=text.type)
+
+    return take
 
 
 def _grouped_pass(

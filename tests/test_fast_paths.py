@@ -1319,6 +1319,24 @@ def test_nunique_over_many_rows_in_account_parts_equals_in_one(rows: list[tuple[
     pd.testing.assert_frame_equal(parts, whole, check_exact=True)
 
 
+@FAST
+@given(
+    values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "bc", "", "é"])), max_size=40),
+    cuts=st.lists(st.integers(0, 40), max_size=5),
+    data=st.data(),
+)
+def test_ascending_take_chunk_by_chunk_equals_arrows_take(
+    values: list[str | None], cuts: list[int], data: st.DataObject
+) -> None:
+    """nunique's take of ascending rows, chunk by chunk, gives what pyarrow's take gives,
+    whatever the chunks (empty ones too) and the rows (none, all, first or last of a chunk)."""
+    bounds = [0, *sorted(min(c, len(values)) for c in cuts), len(values)]
+    text = pa.chunked_array([pa.array(values[a:b], pa.string()) for a, b in pairwise(bounds)], type=pa.string())
+    rows = np.array(sorted(data.draw(st.sets(st.integers(0, max(len(values) - 1, 0)))) if values else []), np.int64)
+    got = aggregate_module._ascending_take(text)(rows)
+    assert got.to_pylist() == text.take(rows).to_pylist()
+
+
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
