@@ -218,29 +218,12 @@ def read_sources(config: Config, progress: Progress | None = None) -> dict[str, 
     reading runs in Arrow and numpy, without the GIL: L's 50M events beside three sources
     of 1-5M rows, 15-18 s -> 13.5-14 s).
     """
-    report = progress or _no_progress
     needed = needed_columns(config)
     read = source_reader(config)
-    lock = threading.Lock()  # the hook is called from both threads, one call at a time
-    finished = 0
-
-    def read_one(name: str) -> SourceData:
-        nonlocal finished
-        with lock:
-            report("read", name, finished, len(needed))
-        data = read(name, needed[name])
-        with lock:
-            finished += 1
-        return data
-
     sizes = {name: _input_bytes(config, name) for name in needed} if config.engine != "ibis" else {}
     largest = max(sizes, key=lambda name: sizes[name], default=None)
-    if largest is None or len(needed) < 2 or sizes[largest] < PARALLEL_READ_BYTES:
-        sources = {name: read_one(name) for name in needed}
-    else:
-        sources = _beside(read_one, list(needed), largest)
-    report("read", "", len(needed), len(needed))
-    return sources
+    beside = None if largest is None or len(needed) < 2 or sizes[largest] < PARALLEL_READ_BYTES else largest
+    return _each("read", list(needed), lambda name: read(name, needed[name]), progress or _no_progress, beside)
 
 
 def _input_bytes(config: Config, name: str) -> int:
@@ -249,6 +232,27 @@ def _input_bytes(config: Config, name: str) -> int:
         return sum(path.stat().st_size for path in source_files(config, name))
     except (HealthscoreError, OSError):
         return 0
+
+
+def _each(stage: str, order: list[str], work: Callable[[str], T], report: Progress, beside: str | None) -> dict[str, T]:
+    """`work` on each name of `order`: in turn, or with `beside` done on this thread while
+    the others are done in turn on a second one (`_beside`). The progress hook is called
+    before each name and at the end, one call at a time from either thread."""
+    lock = threading.Lock()
+    finished = 0
+
+    def one(name: str) -> T:
+        nonlocal finished
+        with lock:
+            report(stage, name, finished, len(order))
+        result = work(name)
+        with lock:
+            finished += 1
+        return result
+
+    done = {name: one(name) for name in order} if beside is None else _beside(one, order, beside)
+    report(stage, "", len(order), len(order))
+    return done
 
 
 def _beside(work: Callable[[str], T], order: list[str], largest: str) -> dict[str, T]:
@@ -316,35 +320,25 @@ def _aggregate_all(
     rows in the largest source, the other sources are aggregated in turn on a second thread
     meanwhile (L: tickets' 5M rows and NPS's 1M beside the 50M events, whose aggregation
     is mostly numpy without the GIL); an error raises as if they were aggregated in turn."""
-    lock = threading.Lock()  # the hook is called from both threads, one call at a time
-    finished = 0
     key_rows: dict[str, pd.Series] = {}
 
     def one(name: str) -> pd.DataFrame:
-        nonlocal finished
-        with lock:
-            report("aggregate", name, finished, len(by_source))
         data, metrics = sources[name], by_source[name]
-        if _on_backend(data):
-            from healthscore.ibis_engine import BackendSource, aggregate
+        if not _on_backend(data):
+            return aggregate_source(data, metrics, day)
+        from healthscore.ibis_engine import BackendSource, aggregate
 
-            assert isinstance(data, BackendSource)
-            result = aggregate(data, metrics, day)
-            aggregated, key_rows[name] = result.metrics, result.key_rows
-        else:
-            aggregated = aggregate_source(data, metrics, day)
-        with lock:
-            finished += 1
-        return aggregated
+        assert isinstance(data, BackendSource)
+        result = aggregate(data, metrics, day)
+        key_rows[name] = result.key_rows
+        return result.metrics
 
     rows = {name: len(sources[name].frame) for name in by_source if not _on_backend(sources[name])}
     largest = max(rows, key=lambda name: rows[name], default=None)
-    if largest is None or len(rows) < len(by_source) or len(rows) < 2 or rows[largest] < PARALLEL_AGGREGATE_ROWS:
-        done = {name: one(name) for name in by_source}
-    else:
-        done = _beside(one, list(by_source), largest)
-    report("aggregate", "", len(by_source), len(by_source))
-    return done, key_rows
+    beside = None  # all in memory, two sources or more, and the largest large enough
+    if largest is not None and len(rows) == len(by_source) >= 2 and rows[largest] >= PARALLEL_AGGREGATE_ROWS:
+        beside = largest
+    return _each("aggregate", list(by_source), one, report, beside), key_rows
 
 
 def _join(
