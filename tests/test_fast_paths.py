@@ -1321,6 +1321,28 @@ def test_nunique_over_many_rows_in_account_parts_equals_in_one(rows: list[tuple[
 
 @FAST
 @given(
+    pairs=st.lists(st.tuples(st.integers(0, 30), st.integers(-1, 40)), max_size=60),
+    n=st.sampled_from([41, 64, 1 << 22]),
+    accounts=st.sampled_from([0, 31, 40]),
+)
+def test_distinct_pairs_flagged_or_sorted_count_the_distinct_values(
+    pairs: list[tuple[int, int]], n: int, accounts: int
+) -> None:
+    """Distinct values per account, by flags (few possible pairs) or by sorting (2^22
+    values: too many to flag), equal the count of a set per account, missing values (-1)
+    counting nowhere, for at least `accounts` accounts."""
+    codes = np.array([c for c, _ in pairs], dtype=np.int32)
+    values = np.array([v for _, v in pairs], dtype=np.int32)
+    got = aggregate_module._Rows._distinct_pairs(codes, values, n, accounts)
+    present = [c for c, v in pairs if v >= 0]
+    size = max(accounts, max(present) + 1 if present else 0)
+    expected = [len({v for c, v in pairs if c == k and v >= 0}) for k in range(size)]
+    assert got.dtype == np.float64
+    assert got.tolist() == expected
+
+
+@FAST
+@given(
     values=st.lists(st.one_of(st.none(), st.sampled_from(["a", "bc", "", "é"])), max_size=40),
     cuts=st.lists(st.integers(0, 40), max_size=5),
     data=st.data(),
