@@ -15,6 +15,7 @@ from typing import Annotated, Literal, NoReturn
 
 import typer
 
+from healthscore.allocator import arrow_on_jemalloc
 from healthscore.errors import HealthscoreError
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The YAML config file.", show_default=False)]
@@ -65,7 +66,10 @@ HeaderStyle = Literal["names", "labels"]
 
 @contextlib.contextmanager
 def errors_to_exit(debug: bool = False, log_format: LogFormat = "text") -> Iterator[None]:
-    """Turn library errors into a message on stderr and the exit code of PRODUCT.md section 6."""
+    """Turn library errors into a message on stderr and the exit code of PRODUCT.md section 6.
+    Every command's work runs inside it, so it first puts Arrow on jemalloc
+    (`allocator.arrow_on_jemalloc`), which help, never reaching it, does not import."""
+    arrow_on_jemalloc()
     try:
         yield
     except HealthscoreError as exc:

@@ -86,3 +86,44 @@ def test_the_command_keeps_freed_memory_and_the_library_does_not(monkeypatch: py
     code += "with m.patch.object(a.ctypes, 'CDLL', side_effect=AssertionError('mallopt called')):\n"
     code += "    import healthscore.pipeline, healthscore.cli\n"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_command_puts_arrow_on_jemalloc_unless_the_user_chose() -> None:
+    """Where pyarrow has jemalloc, a command allocates from it; a user's
+    ARROW_DEFAULT_MEMORY_POOL wins, and `--help` imports no pyarrow to choose."""
+    import pyarrow as pa
+
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow is built without jemalloc")
+    code = (
+        "import sys\n"
+        "from healthscore.cli import app\n"
+        "from typer.testing import CliRunner\n"
+        "done = CliRunner().invoke(app, ['schema'])\n"
+        "import pyarrow as pa\n"
+        "print(done.exit_code, pa.default_memory_pool().backend_name)\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if k != allocator.ARROW_POOL_SETTING}
+    run = [sys.executable, "-c", code]
+    out = subprocess.run(run, env=clean, capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0", "jemalloc"]
+    chosen = {**clean, allocator.ARROW_POOL_SETTING: "system"}
+    out = subprocess.run(run, env=chosen, capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["0", "system"]
+
+
+def test_arrow_keeps_its_default_without_jemalloc(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+
+    def missing() -> None:
+        raise NotImplementedError("jemalloc support is not enabled")
+
+    monkeypatch.delenv(allocator.ARROW_POOL_SETTING, raising=False)
+    monkeypatch.setattr(pa, "jemalloc_memory_pool", missing)
+    monkeypatch.setattr(pa, "set_memory_pool", lambda pool: pytest.fail("pool set"))
+    assert allocator.arrow_on_jemalloc() is False
+    monkeypatch.setenv(allocator.ARROW_POOL_SETTING, "mimalloc")
+    monkeypatch.setattr(pa, "jemalloc_memory_pool", lambda: pytest.fail("jemalloc asked for"))
+    assert allocator.arrow_on_jemalloc() is False
