@@ -917,9 +917,9 @@ def test_read_csv_stray_quote_in_a_field(monkeypatch: pytest.MonkeyPatch, raw: b
 # --- 6. Parquet: only the selected columns, the key as a Categorical --------------------------
 
 
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
+def parquet_bytes(frame: pd.DataFrame, use_dictionary: bool = True) -> bytes:
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    frame.to_parquet(buffer, index=False, use_dictionary=use_dictionary)
     return buffer.getvalue()
 
 
@@ -933,7 +933,16 @@ EVENTS = pd.DataFrame(
 )
 
 
-def test_read_parquet_reads_only_the_selected_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("use_dictionary", "reads"),
+    [
+        (True, [["account_id", "n"]]),  # a key held as dictionary codes: read with the rest, as them
+        (False, [["account_id"], ["n"]]),  # a key held as text: on its own first, then the rest
+    ],
+)
+def test_read_parquet_reads_only_the_selected_columns(
+    monkeypatch: pytest.MonkeyPatch, use_dictionary: bool, reads: list[list[str]]
+) -> None:
     asked: list[list[str]] = []
     original = pq.ParquetFile.read
 
@@ -948,9 +957,9 @@ def test_read_parquet_reads_only_the_selected_columns(monkeypatch: pytest.Monkey
         seen.append(headers)
         return ["n", "account_id"], "account_id"
 
-    read = read_parquet(Path("e.parquet"), parquet_bytes(EVENTS), "ev", select)
+    read = read_parquet(Path("e.parquet"), parquet_bytes(EVENTS, use_dictionary), "ev", select)
     assert seen == [["extra", "account_id", "n", "t"]]
-    assert asked == [["account_id"], ["n"]]  # the key on its own first, then the rest; nothing else
+    assert asked == reads  # nothing else
     assert read.frame.columns.tolist() == ["account_id", "n"]
     key = read.frame["account_id"]
     assert isinstance(key.dtype, pd.CategoricalDtype)
