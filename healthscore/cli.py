@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 
 import typer
 
@@ -270,6 +271,24 @@ app.command()(backfill)
 
 
 def main() -> None:
-    """Entry point of the `healthscore` command."""
+    """Entry point of the `healthscore` command: runs it, then ends the process (`_end`)."""
     keep_freed_memory()  # a process that exits when done: freed memory reused, not zeroed again
-    app(prog_name="healthscore")
+    try:
+        app(prog_name="healthscore")
+    except SystemExit as done:  # how click ends every command, with its status
+        _end(done.code)
+    _end(0)
+
+
+def _end(code: object) -> NoReturn:
+    """End the process with SystemExit's `code` (None, a status, or a message for stderr
+    and status 1) once stdout and stderr are flushed, without the interpreter's teardown
+    of every module and object, which cost 0.11-0.14 s of a 3.4 s run (10M events): by now
+    every file is written and closed, and there is nothing left to run."""
+    status = 0 if code is None else code if isinstance(code, int) else 1
+    if not isinstance(code, int | None):
+        print(code, file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError):  # the reader went away (`| head`): it wants no more
+            stream.flush()
+    os._exit(status)

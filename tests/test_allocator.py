@@ -77,6 +77,7 @@ def test_glibc_is_told_by_its_version_text(monkeypatch: pytest.MonkeyPatch) -> N
 def test_the_command_keeps_freed_memory_and_the_library_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append("kept") or True)
+    monkeypatch.setattr(cli, "_end", lambda code: sys.exit(code))  # not the test process's own end
     monkeypatch.setattr(sys, "argv", ["healthscore", "--version"])
     with pytest.raises(SystemExit) as done:
         cli.main()

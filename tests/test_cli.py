@@ -250,6 +250,36 @@ def test_quiet_prints_nothing(tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
+@pytest.mark.parametrize(
+    ("argv", "status", "out", "err"),
+    [
+        (["--version"], 0, "healthscore ", ""),
+        (["score", "-c", "/nonexistent/health.yaml", "-q"], 66, "", "config file not found: /nonexistent/health.yaml"),
+        (["no-such-command"], 2, "", "No such command"),
+    ],
+)
+def test_the_command_ends_with_its_status_and_all_its_output(argv: list[str], status: int, out: str, err: str) -> None:
+    """The process ends without the interpreter's teardown (`cli._end`), its output flushed."""
+    done = subprocess.run([sys.executable, "-m", "healthscore", *argv], capture_output=True, text=True)
+    assert done.returncode == status
+    assert done.stdout.startswith(out)
+    assert err in done.stderr
+
+
+def test_end_flushes_what_is_buffered_and_skips_the_teardown() -> None:
+    code = (
+        "import atexit, sys\n"
+        "from healthscore.cli import _end\n"
+        "atexit.register(lambda: print('teardown ran'))\n"
+        "sys.stdout.write('kept in the buffer')\n"
+        "_end(sys.argv[1] if sys.argv[1] != 'none' else None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, "none"], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "kept in the buffer", "")
+    done = subprocess.run([sys.executable, "-c", code, "a message"], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "kept in the buffer", "a message\n")
+
+
 def test_every_command_has_help() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
@@ -270,6 +300,8 @@ def test_help_imports_neither_pandas_nor_pyarrow(argv: list[str]) -> None:
     """Help is instant: the heavy packages are imported by the commands that use them."""
     code = (
         "import runpy, sys\n"
+        "import healthscore.cli\n"
+        "healthscore.cli._end = sys.exit  # to look at the modules after the command\n"
         f"sys.argv = ['healthscore', *{argv!r}]\n"
         "try:\n"
         "    runpy.run_module('healthscore', run_name='__main__')\n"
