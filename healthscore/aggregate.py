@@ -25,8 +25,9 @@ from pandas.arrays import ArrowExtensionArray
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
 from healthscore.expr import Expression, parse, predicate
-from healthscore.keys import code_counts, encoded, key_codes, on_two_threads
+from healthscore.keys import code_counts, encoded, key_codes
 from healthscore.models import DURATION_RE, MetricConfig
+from healthscore.parallel import on_two_threads
 from healthscore.sources import SourceData
 
 COUNT_LIKE = frozenset({"count", "sum", "nunique"})

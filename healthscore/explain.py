@@ -30,7 +30,7 @@ from healthscore.explanation import (
     OverrideInfo,
 )
 from healthscore.expr import parse
-from healthscore.keys import on_two_threads
+from healthscore.parallel import on_two_threads
 from healthscore.scoring import BLOCK, group_weight_matrix, metric_weight_matrix, segment_of
 
 if TYPE_CHECKING:

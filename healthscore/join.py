@@ -16,7 +16,8 @@ from pandas.api.extensions import ExtensionDtype
 
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
-from healthscore.keys import code_counts, key_codes, on_two_threads, positions_in, same_text, text_array
+from healthscore.keys import code_counts, key_codes, positions_in, same_text, text_array
+from healthscore.parallel import on_two_threads
 from healthscore.sources import SourceData
 
 EXAMPLES = 5

@@ -3,14 +3,15 @@ padding or Salesforce id form still join."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from healthscore.parallel import on_two_threads
 
 SF_ALPHABET = np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", dtype=np.uint8)
 
@@ -269,16 +270,7 @@ def text_array(values: pd.Index | pd.Series | pa.Array) -> pa.Array:
     return pa.array(np.asarray(values.astype("str"), dtype=object), type=pa.large_string(), from_pandas=True)
 
 
-T = TypeVar("T")
-R = TypeVar("R")
 PARALLEL_ROWS = 1_000_000  # from this many values on, text is hashed on two threads
-_HASHERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="encode")  # Arrow releases the GIL
-
-
-def on_two_threads(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """`work` on each item, two at a time (for work that releases the GIL: Arrow, numpy
-    sorts); `work` must not itself use these threads."""
-    return list(_HASHERS.map(work, items))
 
 
 def encoded(column: pa.ChunkedArray, threads: int = 2, many: bool = False) -> tuple[np.ndarray, pa.Array]:
@@ -291,7 +283,7 @@ def encoded(column: pa.ChunkedArray, threads: int = 2, many: bool = False) -> tu
     cut = _halfway(column) if threads > 1 else None
     if cut is None:
         return encode(column)
-    first, second = _HASHERS.map(encode, [column[:cut], column[cut:]])
+    first, second = on_two_threads(encode, [column[:cut], column[cut:]])
     return merged(first, second)
 
 

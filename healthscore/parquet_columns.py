@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from healthscore import keys
+from healthscore.parallel import on_two_threads
 
 SMALL_DICTIONARY = 32 * 1024  # bytes of a row group's dictionary page: a column of few distinct values
 
@@ -100,7 +101,7 @@ def read_columns(
             return keys.encoded(read([key], groups).column(0), threads=1 if groups else 2, many=many)
 
         halves = row_group_halves(metadata)
-        parts = [key_parts(None)] if halves is None else keys.on_two_threads(key_parts, halves)
+        parts = [key_parts(None)] if halves is None else on_two_threads(key_parts, halves)
         coded = keys.parts_categorical(parts, parts[0][1].type)
         del parts
     return read([c for c in columns if c != key]), coded

@@ -33,13 +33,14 @@ from healthscore.errors import DataError, InputMissingError, Problem
 from healthscore.keys import dictionary_categorical
 from healthscore.models import SourceConfig
 from healthscore.origins import Lines, RowLines
+from healthscore.parallel import on_two_threads
 from healthscore.parquet_columns import few_values, parquet_input, read_columns
 from healthscore.textfile import (
-    NEWLINE,
     RETURN,
     Decoded,
     Records,
     count_byte,
+    count_bytes,
     delimiter_ranking,
     drop_spans,
     gunzip,
@@ -49,7 +50,6 @@ from healthscore.textfile import (
     scan_records,
     skip_lines,
     to_utf8,
-    unclosed_quote,
 )
 
 REJECT_COLUMNS = ("line", "reason", "raw")
@@ -176,7 +176,8 @@ def read_csv(
     if b"\r" in text and b"\n" not in text:
         text = text.replace(b"\r", b"\n")  # old Mac line ends (Excel's "CSV (Macintosh)")
     data, skipped = skip_lines(text, source.skip_rows)
-    if unclosed_quote(data):
+    quotes, line_feeds = count_bytes(data, b'"\n')
+    if quotes % 2:  # a quote never closed
         records = scan_records(data, ",", skipped + 1)
         raise DataError(
             f"source {name!r}: {path} has a double quote that is never closed",
@@ -189,7 +190,7 @@ def read_csv(
                 )
             ],
         )
-    quick = _read_csv_quickly(data, source, skipped, missing, select)
+    quick = _read_csv_quickly(data, source, skipped, missing, select, line_feeds)
     if quick is not None:
         quick.notes = notes
         return drop_repeated_headers(quick, list(quick.frame.columns))
@@ -244,12 +245,13 @@ def _fallback_note(decoded: Decoded, path: Path, name: str) -> list[Problem]:
 
 
 def _read_csv_quickly(
-    data: bytes, source: SourceConfig, skipped: int, missing: MissingColumns, select: Select
+    data: bytes, source: SourceConfig, skipped: int, missing: MissingColumns, select: Select, line_feeds: int
 ) -> FileFrame | None:
     """A well-formed file read by pyarrow alone, without the record scan: one header line
     with every expected column and no blank name, then one record per line, each exactly
     as wide as the header (so nothing is ragged, blank or a footer), no value holding a
-    quote or a line break. None for anything else, which the scan then reads and explains."""
+    quote or a line break. None for anything else, which the scan then reads and explains.
+    `line_feeds`: how many the text holds."""
     end = data.find(b"\n")
     header = data[: end if end >= 0 else len(data)].rstrip(b"\r")
     if source.header_rows != 1 or end < 0 or not header.strip() or header.count(b'"') % 2:
@@ -266,7 +268,7 @@ def _read_csv_quickly(
     start = end + 1  # the body, data[start:], is never copied out: it may be gigabytes
     if len(names) < 2 or "" in names or start == len(data):
         return None
-    lines = count_byte(data, NEWLINE, start) + (0 if data.endswith(b"\n") else 1)
+    lines = line_feeds - 1 + (0 if data.endswith(b"\n") else 1)  # the header's own line feed is before `start`
     key = select(names)[1]
     key_at = names.index(key) if key in names else None
     table = _arrow_rows(data, delimiter, len(names), source, start, key=key_at, record_a_line=True)
@@ -290,8 +292,8 @@ def _holds_any(table: pa.Table, found: bytes) -> bool:
       which keeps the break the block ends at; a CR alone would be one that pyarrow took
       its LF from (`_return_alone`).
     Such files take the scan."""
-    views = [_value_bytes(values) for values in _text_values(table)]
-    return any(holds_byte(view, byte) for byte in found for view in views)
+    views = [_value_bytes(values) for values in _text_values(table)]  # (a CSV block's column each)
+    return any(any(counts) for counts in on_two_threads(lambda view: count_bytes(view, found, threads=1), views))
 
 
 def _text_values(table: pa.Table) -> list[pa.Array]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from healthscore.errors import DataError, Problem
+from healthscore.parallel import on_two_threads
 
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -164,7 +164,7 @@ def scan_records(data: bytes, delimiter: str, first_line: int = 1) -> Records:
     """Split UTF-8 CSV bytes into records: line breaks and delimiters inside double quotes
     do not count (RFC 4180 quoting; a doubled quote toggles twice). Blank records (only
     spaces, tabs or CR) are left out. DataError-free: an unclosed quote shows up as the
-    last record running to the end, which `unclosed_quote` reports."""
+    last record running to the end, which `readers.read_csv` reports (an odd count of quotes)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     if len(buf) == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -211,28 +211,42 @@ def _outside(positions: np.ndarray, quotes: np.ndarray) -> np.ndarray:
     return outside
 
 
-def unclosed_quote(data: bytes) -> bool:
-    """True when the text holds an odd number of double quotes: one is never closed."""
-    return count_byte(data, QUOTE) % 2 == 1
-
-
-COUNT_STEP = 1 << 22  # bytes compared at a time by `count_byte` and `holds_byte`: a temporary in cache
+COUNT_STEP = 1 << 20  # bytes compared at a time by `count_bytes` and `holds_byte`: a temporary in cache
+PARALLEL_BYTES = 64 << 20  # from this many bytes on, `count_bytes` counts each half on its own thread
 
 
 def count_byte(data: bytes | memoryview, byte: int, start: int = 0) -> int:
-    """How many times `byte` occurs in `data[start:]`, without copying it: numpy compares a
-    step at a time, 4-5x as fast as `bytes.count` (640 MB: 0.06 s against 0.25-0.32 s)."""
-    return sum(_step_counts(data, byte, start))
+    """How many times `byte` occurs in `data[start:]` (`count_bytes`)."""
+    return count_bytes(data, bytes([byte]), start)[0]
+
+
+def count_bytes(data: bytes | memoryview, wanted: bytes, start: int = 0, threads: int = 2) -> list[int]:
+    """How many times each byte of `wanted` occurs in `data[start:]`, without copying it:
+    numpy compares a step at a time, 4-5x as fast as `bytes.count` (640 MB: 0.06 s against
+    0.25-0.32 s), each step once for all the bytes while it is in cache, and over 64 MiB
+    each half of the text on its own thread unless `threads` is 1 (640 MB, two bytes:
+    0.11 s -> 0.06 s)."""
+    view = np.frombuffer(data, dtype=np.uint8)[start:]
+    if len(view) < PARALLEL_BYTES or threads == 1:
+        return _counts(view, wanted)
+    halves = on_two_threads(lambda half: _counts(half, wanted), [view[: len(view) // 2], view[len(view) // 2 :]])
+    return [first + second for first, second in zip(*halves, strict=True)]
+
+
+def _counts(view: np.ndarray, wanted: bytes) -> list[int]:
+    """`count_bytes` on one thread."""
+    counts = [0] * len(wanted)
+    for i in range(0, len(view), COUNT_STEP):
+        step = view[i : i + COUNT_STEP]
+        for k, byte in enumerate(wanted):
+            counts[k] += int(np.count_nonzero(step == byte))
+    return counts
 
 
 def holds_byte(data: bytes | memoryview, byte: int) -> bool:
-    """True when `byte` occurs in `data`: `count_byte`'s steps, up to the first that holds it."""
-    return any(_step_counts(data, byte))
-
-
-def _step_counts(data: bytes | memoryview, byte: int, start: int = 0) -> Iterator[int]:
-    view = np.frombuffer(data, dtype=np.uint8)[start:]
-    return (int(np.count_nonzero(view[i : i + COUNT_STEP] == byte)) for i in range(0, len(view), COUNT_STEP))
+    """True when `byte` occurs in `data`: a step at a time, up to the first that holds it."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    return any(bool((view[i : i + COUNT_STEP] == byte).any()) for i in range(0, len(view), COUNT_STEP))
 
 
 def sniff_delimiter(sample: str) -> str:

@@ -12,7 +12,7 @@
    `read_source` a non-accounts key is a sorted Categorical, the accounts key plain text.
 7. `coerce`: numbers by one Arrow cast (`_all_numbers`) and times parsed from the text as
    read equal the pattern and the clean-up paths; `readers._holds_any` (a byte search)
-   equals a search value by value, and `textfile.count_byte` equals `bytes.count`.
+   equals a search value by value, and `textfile.count_bytes` equals `bytes.count`.
 8. `keys.encoded` (Arrow, in two halves on two threads for long columns) codes every value.
 9. A row test on one Categorical column (Parquet text of few values) is evaluated once per
    distinct value and equals the test on the text; aggregates of such columns equal text's.
@@ -1078,15 +1078,21 @@ def test_times_from_the_text_as_read_equal_the_cleaned_up_path(texts: list[str |
 @FAST
 @given(
     data=st.binary(max_size=64) | st.lists(st.sampled_from([b"\n", b"\r", b'"', b"ab"]), max_size=40).map(b"".join),
-    byte=st.sampled_from([ord("\n"), ord("\r"), ord('"'), 0]),
+    wanted=st.lists(st.sampled_from([ord("\n"), ord("\r"), ord('"'), 0]), min_size=1, max_size=3).map(bytes),
     start=st.integers(min_value=0, max_value=70),
     step=st.sampled_from([1, 3, 8, 1 << 22]),
+    halves_from=st.sampled_from([0, 5, 1 << 30]),
 )
-def test_count_byte_equals_bytes_count(data: bytes, byte: int, start: int, step: int) -> None:
-    """The byte count a step at a time equals `bytes.count` from any start, whatever the step."""
+def test_count_bytes_equals_bytes_count(data: bytes, wanted: bytes, start: int, step: int, halves_from: int) -> None:
+    """The byte counts a step at a time, several bytes at once, in halves on two threads or
+    not, equal `bytes.count` from any start, whatever the step."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(textfile, "COUNT_STEP", step)
-        assert textfile.count_byte(data, byte, start) == data.count(bytes([byte]), start)
+        patch.setattr(textfile, "PARALLEL_BYTES", halves_from)
+        expected = [data.count(bytes([byte]), start) for byte in wanted]
+        assert textfile.count_bytes(data, wanted, start) == expected
+        assert textfile.count_bytes(data, wanted, start, threads=1) == expected
+        assert textfile.count_byte(data, wanted[0], start) == expected[0]
 
 
 @pytest.mark.parametrize("at", [0, textfile.COUNT_STEP - 1, textfile.COUNT_STEP, 2 * textfile.COUNT_STEP + 5])

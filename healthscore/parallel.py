@@ -1,0 +1,18 @@
+"""Two threads for work that releases the GIL (Arrow's kernels, numpy's loops and sorts),
+shared by the whole process: hashing text, reading a key's halves, counting bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+_WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="healthscore")
+
+
+def on_two_threads(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`work` on each item, two at a time, results in the items' order; `work` must not
+    itself use these threads (both could wait for work queued behind them)."""
+    return list(_WORKERS.map(work, items))
