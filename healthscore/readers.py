@@ -16,7 +16,7 @@ import warnings
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
@@ -29,6 +29,7 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from healthscore.csv_typed import as_text_would, typed_columns
 from healthscore.errors import DataError, InputMissingError, Problem
 from healthscore.keys import dictionary_categorical
 from healthscore.models import SourceConfig
@@ -271,7 +272,10 @@ def _read_csv_quickly(
     lines = line_feeds - 1 + (0 if data.endswith(b"\n") else 1)  # the header's own line feed is before `start`
     key = select(names)[1]
     key_at = names.index(key) if key in names else None
-    table = _arrow_rows(data, delimiter, len(names), source, start, key=key_at, record_a_line=True)
+    typed = typed_columns(data, start, names, delimiter, source)  # numbers and times parsed as read, if they can be
+    table = _arrow_rows(data, delimiter, len(names), source, start, key_at, True, typed) if typed else None
+    if table is None or not as_text_would(table, typed):
+        table = _arrow_rows(data, delimiter, len(names), source, start, key=key_at, record_a_line=True)
     if table is None or table.num_rows != lines or _holds_any(table, b'"\n\r'):  # blank lines, breaks or quotes
         return None
     frame = _rows_frame(table)
@@ -297,10 +301,10 @@ def _holds_any(table: pa.Table, found: bytes) -> bool:
 
 
 def _text_values(table: pa.Table) -> list[pa.Array]:
-    """The text of a table of text columns, chunk by chunk (of a dictionary-encoded column,
-    its dictionaries), leaving out chunks without a byte of text."""
+    """The text of a table's text columns, chunk by chunk (of a dictionary-encoded column,
+    its dictionaries), leaving out chunks without a byte of text (and typed columns)."""
     chunks = [c.dictionary if pa.types.is_dictionary(c.type) else c for column in table.columns for c in column.chunks]
-    return [chunk for chunk in chunks if chunk.buffers()[2] is not None]
+    return [chunk for chunk in chunks if _is_text(chunk.type) and chunk.buffers()[2] is not None]
 
 
 def _value_bytes(values: pa.Array) -> memoryview:
@@ -429,9 +433,11 @@ def _arrow_rows(
     start: int = 0,
     key: int | None = None,
     record_a_line: bool = False,
+    typed: Mapping[int, pa.DataType] | None = None,
 ) -> pa.Table | None:
     """`_parse_rows_quickly` of `data[start:]` as an Arrow table of columns `0`..`width-1`,
-    column `key` dictionary-encoded; None where `_parse_rows_quickly` gives None.
+    column `key` dictionary-encoded, the columns `typed` parsed to their types; None where
+    `_parse_rows_quickly` gives None, or a value does not parse as its type.
 
     With `record_a_line`, pyarrow is told that no value spans lines, so it splits its blocks
     at any line break instead of finding quote-aware splits on one thread (whole M CSV runs:
@@ -443,6 +449,7 @@ def _arrow_rows(
         return None
     names = [str(i) for i in range(width)]
     types = {n: pa.dictionary(pa.int32(), pa.string()) if i == key else pa.large_string() for i, n in enumerate(names)}
+    types.update({names[i]: kind for i, kind in (typed or {}).items()})
     try:
         return pcsv.read_csv(
             pa.BufferReader(pa.py_buffer(data).slice(start)),  # no copy of the text
@@ -474,11 +481,13 @@ def _return_alone(table: pa.Table) -> bool:
 
 def _rows_frame(table: pa.Table) -> pd.DataFrame:
     """The columns of `_arrow_rows` as pandas text, a dictionary-encoded one (the key) as a
-    Categorical with sorted categories."""
+    Categorical with sorted categories, typed ones (numbers, times) as pandas has them."""
     columns = {
         i: pd.Series(dictionary_categorical(column), copy=False)
         if pa.types.is_dictionary(column.type)
         else pd.Series(column, dtype=TEXT, copy=False)
+        if _is_text(column.type)
+        else column.to_pandas()
         for i, column in enumerate(table.columns)
     }
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
@@ -510,7 +519,10 @@ def drop_repeated_headers(result: FileFrame, names: list[str]) -> FileFrame:
 def _may_hold(column: pd.Series, name: str) -> bool:
     """False when no value of the column holds `name`: searched in a Categorical's categories
     (the quick path's key), in other text by one Arrow search (10M values: 0.16 s, against
-    0.37 s for a byte search of the whole file and more for a text copy of a Categorical)."""
+    0.37 s for a byte search of the whole file and more for a text copy of a Categorical).
+    A column of numbers or times (parsed as read) holds no text at all."""
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return False
     values = pd.Series(column.cat.categories) if isinstance(column.dtype, pd.CategoricalDtype) else column
     return bool(values.astype("str").str.contains(name, regex=False).any())
 

@@ -50,6 +50,7 @@ from healthscore.errors import DataError
 from healthscore.expr import parse, predicate
 from healthscore.keys import among, ascending, checked_keys, coded_keys, distinct_dtype, salesforce18
 from healthscore.models import MetricConfig, OfConfig, SourceConfig
+from healthscore.origins import Origins
 from healthscore.readers import FileFrame, read_csv, read_parquet
 from healthscore.sources import SourceData, read_source
 
@@ -1432,3 +1433,97 @@ def test_dictionary_categorical_equals_the_chunks_values(
         got = keys_module.dictionary_categorical(column)
     assert [None if pd.isna(v) else v for v in got] == [v for c in chunks for v in c]
     assert list(got.categories) == sorted({v for c in chunks for v in c if v is not None})
+
+
+NUMBER_TEXTS = [
+    "1",
+    "0",
+    "-0",
+    "-0.0",
+    "1.5",
+    "-2e3",
+    ".5",
+    "5.",
+    "+7",
+    " 2",
+    "inf",
+    "nan",
+    "NA",
+    "",
+    '"3"',
+    '"1,5"',
+    "$5",
+    "x",
+]
+TIME_TEXTS = [
+    "2026-01-31T10:00:00Z",
+    "2026-01-31 10:00:00+02:00",
+    "2026-01-31 10:00:00",
+    "2026-01-31T10:00",
+    "2026-01-31",
+    "2026-01-31T10:00:00.123456Z",
+    "2026-01-31T10:00:00.123456789",
+    " 2026-01-31 10:00:00",
+    "",
+    "NA",
+    "2026-02-30",
+    "x",
+]
+
+
+def typed_then_coerced(raw: bytes, source: SourceConfig) -> pd.DataFrame | list[str]:
+    """The quick path's frame after `apply_types`, or the DataError's messages."""
+    read = read_csv(Path("x.csv"), raw, source, "s", lambda names: [], lambda names: (names, "account_id"))
+    try:
+        return coerce.apply_types(read.frame, source.types, source, Origins.of_files(["x.csv"], [read.lines]), False)
+    except DataError as exc:
+        return [str(exc), *(str(p) for p in exc.problems)]
+
+
+@FAST
+@given(
+    numbers=st.lists(st.sampled_from(NUMBER_TEXTS), min_size=1, max_size=8),
+    times=st.lists(st.sampled_from(TIME_TEXTS), min_size=1, max_size=8),
+    time_kind=st.sampled_from(["datetime", "date"]),
+)
+def test_numbers_and_times_parsed_as_read_equal_the_text_path(
+    numbers: list[str], times: list[str], time_kind: str
+) -> None:
+    """A float column and the time column parsed by the CSV reader as it reads give the
+    same frame, or the same errors, as reading them as text and typing them after."""
+    rows = [f"A{i},{n},{t}" for i, (n, t) in enumerate(zip(numbers, times * len(numbers), strict=False))]
+    raw = ("account_id,n,t\n" + "\n".join(rows) + "\n").encode()
+    source = SourceConfig(path="x.csv", key="account_id", time="t", types={"n": "float", "t": time_kind})
+    typed = typed_then_coerced(raw, source)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(readers, "typed_columns", lambda *args: {})
+        as_text = typed_then_coerced(raw, source)
+    if isinstance(typed, pd.DataFrame):
+        assert isinstance(as_text, pd.DataFrame)
+        pd.testing.assert_frame_equal(as_plain_text(typed), as_plain_text(as_text), check_exact=True)
+    else:
+        assert typed == as_text
+
+
+def test_numbers_and_times_are_parsed_as_read_where_they_can_be(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain numbers and ISO times come out of the CSV reader typed; a value it refuses
+    sends the file back to the text path, with the same values in the end."""
+    asked: list[dict[int, pa.DataType] | None] = []
+    arrow_rows = readers._arrow_rows
+
+    def spy(*args: Any, **kwargs: Any) -> pa.Table | None:
+        asked.append(args[7] if len(args) > 7 else kwargs.get("typed"))
+        return arrow_rows(*args, **kwargs)
+
+    monkeypatch.setattr(readers, "_arrow_rows", spy)
+    source = SourceConfig(path="x.csv", key="account_id", time="t", types={"n": "float"})
+    plain = b"account_id,n,t\nA,1.5,2026-01-31T10:00:00Z\nB,,2026-01-31T11:00:00Z\n"
+    read = read_csv(Path("x.csv"), plain, source, "s", lambda names: [], lambda names: (names, "account_id"))
+    assert asked == [{1: pa.float64(), 2: pa.timestamp("us", tz="UTC")}]
+    assert str(read.frame["n"].dtype) == "float64"
+    assert str(read.frame["t"].dtype) == "datetime64[us, UTC]"
+    asked.clear()
+    units = b"account_id,n,t\nA,1.5,2026-01-31T10:00:00Z\nB,$2,2026-01-31T11:00:00Z\n"
+    read = read_csv(Path("x.csv"), units, source, "s", lambda names: [], lambda names: (names, "account_id"))
+    assert asked == [{1: pa.float64(), 2: pa.timestamp("us", tz="UTC")}, None]  # refused, then read as text
+    assert read.frame["n"].tolist() == ["1.5", "$2"]
