@@ -64,10 +64,10 @@ def as_text_would(table: pa.Table, typed: Mapping[int, pa.DataType]) -> bool:
     for at, kind in typed.items():
         column = table.column(at)
         if pa.types.is_floating(kind):
-            odd = pc.or_(
-                pc.invert(pc.is_finite(column)), pc.and_(pc.equal(column, 0.0), pc.less(pc.divide(1.0, column), 0.0))
-            )
-            if pc.any(odd).as_py():
+            if pc.all(pc.is_finite(column)).as_py() is False:
+                return False
+            zeros = pc.equal(column, 0.0)  # -0.0 among them: 1 / -0.0 is -inf
+            if pc.any(zeros).as_py() and pc.any(pc.and_(zeros, pc.less(pc.divide(1.0, column), 0.0))).as_py():
                 return False
         elif len(column) and column.null_count == len(column):
             return False

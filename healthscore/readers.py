@@ -487,10 +487,20 @@ def _rows_frame(table: pa.Table) -> pd.DataFrame:
         if pa.types.is_dictionary(column.type)
         else pd.Series(column, dtype=TEXT, copy=False)
         if _is_text(column.type)
-        else column.to_pandas()
+        else _typed_column(column)
         for i, column in enumerate(table.columns)
     }
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
+
+
+def _typed_column(column: pa.ChunkedArray) -> pd.Series:
+    """A column `csv_typed` parsed as read, as pandas: times with a zone offset as the
+    naive UTC times `coerce` makes of them (pyarrow gives their UTC instants; made zoned
+    by pandas, then naive again, 10M times took 0.25 s), numbers as they are."""
+    if pa.types.is_timestamp(column.type) and column.type.tz == "UTC":
+        column = column.cast(pa.timestamp(column.type.unit))  # the same instants, the zone left off
+    values: pd.Series = column.to_pandas()
+    return values
 
 
 def drop_repeated_headers(result: FileFrame, names: list[str]) -> FileFrame:
