@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from healthscore.coerce import ZONE_OFFSET, ZONED
 from healthscore.models import SourceConfig
+from healthscore.presets import renames_for
 
 
 def typed_columns(
@@ -29,7 +30,10 @@ def typed_columns(
     times, by position: those the config types `float` (unless `thousands` or `decimal`
     rewrite numbers first), and the time column, as times with a zone offset or without,
     as its first value has (the text path's first cast; unless a `date_format` is set or
-    the config types it as epoch numbers)."""
+    the config types it as epoch numbers). The config names columns as the source renames
+    them (its preset, then its own `rename`)."""
+    renames = renames_for(source, names)
+    names = [renames.get(name, name) for name in names]
     if len(set(names)) != len(names):
         return {}
     typed: dict[int, pa.DataType] = {}

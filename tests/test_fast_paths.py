@@ -42,7 +42,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from healthscore import aggregate as aggregate_module
-from healthscore import coerce, readers, textfile
+from healthscore import coerce, csv_typed, readers, textfile
 from healthscore import keys as keys_module
 from healthscore.aggregate import aggregate_source
 from healthscore.coerce import _iso_times_quickly, convert
@@ -1530,3 +1530,20 @@ def test_numbers_and_times_are_parsed_as_read_where_they_can_be(monkeypatch: pyt
     read = read_csv(Path("x.csv"), units, source, "s", lambda names: [], lambda names: (names, "account_id"))
     assert asked == [{1: pa.float64(), 2: pa.timestamp("us", tz="UTC")}, None]  # refused, then read as text
     assert read.frame["n"].tolist() == ["1.5", "$2"]
+
+
+@pytest.mark.parametrize(
+    ("header", "rename", "typed"),
+    [
+        ("when,acct,secs", {"when": "t", "acct": "account_id", "secs": "n"}, {2: pa.float64(), 0: pa.timestamp("us")}),
+        ("n,t,account_id", {"n": "t", "t": "n"}, {1: pa.float64(), 0: pa.timestamp("us")}),  # names swapped
+    ],
+)
+def test_columns_parsed_as_read_are_the_configs_after_renaming(
+    header: str, rename: dict[str, str], typed: dict[int, pa.DataType]
+) -> None:
+    first = {"when,acct,secs": "2026-01-31 10:00,A,1.5", "n,t,account_id": "2026-01-31 10:00,1.5,A"}[header]
+    data = f"{header}\n{first}\n".encode()
+    source = SourceConfig(path="x.csv", key="account_id", time="t", types={"n": "float"}, rename=rename)
+    start = data.index(b"\n") + 1
+    assert csv_typed.typed_columns(data, start, header.split(","), ",", source) == typed
