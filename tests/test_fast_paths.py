@@ -1466,6 +1466,7 @@ TIME_TEXTS = [
     " 2026-01-31 10:00:00",
     "",
     "NA",
+    "null",  # missing, as the first value too: a column of no times
     "2026-02-30",
     "x",
 ]
