@@ -2,8 +2,9 @@
 
 `readers.read_parquet` decides which columns to read and turns the table into a frame; this
 module reads them: text of few distinct values as dictionaries, and the account key coded
-with one dictionary for all row groups (`keys.parts_categorical`). In a file of many rows,
-each half of the row groups has its key read and coded on its own thread.
+with one dictionary for all row groups (`keys.parts_categorical`): from the row groups' own
+dictionaries where the file holds it as codes, else hashed, each half of the row groups
+on its own thread in a file of many rows.
 """
 
 from __future__ import annotations

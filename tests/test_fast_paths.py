@@ -1548,3 +1548,31 @@ def test_columns_parsed_as_read_are_the_configs_after_renaming(
     source = SourceConfig(path="x.csv", key="account_id", time="t", types={"n": "float"}, rename=rename)
     start = data.index(b"\n") + 1
     assert csv_typed.typed_columns(data, start, header.split(","), ",", source) == typed
+
+
+def test_numbers_formatted_early_are_refused_on_a_sample_before_the_whole_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file whose first lines hold a number pyarrow refuses (`$2`) is tried typed on its
+    first lines only, then read as text: never parsed typed as a whole."""
+    asked: list[tuple[int, bool]] = []
+    arrow_rows = readers._arrow_rows
+
+    def spy(*args: Any, **kwargs: Any) -> pa.Table | None:
+        asked.append((len(args[0]), bool(args[7] if len(args) > 7 else kwargs.get("typed"))))
+        return arrow_rows(*args, **kwargs)
+
+    monkeypatch.setattr(readers, "_arrow_rows", spy)
+    monkeypatch.setattr(readers, "TYPED_SAMPLE", 64)
+    source = SourceConfig(path="x.csv", key="account_id", time="t", types={"n": "float"})
+    rows = [f"A{i},{'$2' if i == 1 else i},2026-01-31T10:00:00Z" for i in range(40)]
+    raw = ("account_id,n,t\n" + "\n".join(rows) + "\n").encode()
+    read = read_csv(Path("x.csv"), raw, source, "s", lambda names: [], lambda names: (names, "account_id"))
+    sample, whole = asked
+    assert sample[1]  # typed,
+    assert sample[0] < len(raw)  # the first lines only
+    assert whole == (len(raw), False)  # then the whole file as text
+    assert read.frame["n"].tolist()[:3] == ["0", "$2", "2"]
+    asked.clear()
+    clean = raw.replace(b"$2", b"2")
+    read = read_csv(Path("x.csv"), clean, source, "s", lambda names: [], lambda names: (names, "account_id"))
+    assert [typed for _, typed in asked] == [True, True]  # the sample, then the whole file, typed
+    assert str(read.frame["n"].dtype) == "float64"
