@@ -9,6 +9,7 @@ on its own thread in a file of many rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,12 @@ def row_group_halves(metadata: pq.FileMetaData) -> list[list[int]] | None:
 
 
 def read_columns(
-    raw: bytes | Path, metadata: pq.FileMetaData, columns: list[str], key: str | None, dictionaries: list[str]
+    raw: bytes | Path,
+    metadata: pq.FileMetaData,
+    columns: list[str],
+    key: str | None,
+    dictionaries: list[str],
+    skipped: Mapping[str, list[int]] | None = None,
 ) -> tuple[pa.Table, pd.Categorical | None]:
     """The columns of a Parquet file in file order, `dictionaries` read as dictionaries,
     but for the text column `key`, which comes apart, coded with one dictionary for all row
@@ -80,8 +86,11 @@ def read_columns(
     text is gone before the rest is read; over many rows in several row groups, each half
     of them has its key read and coded on its own thread (50M rows: 9 s -> 6 s), and the
     other columns are read whole, on Arrow's threads, which is as fast and holds less at
-    once. Text that is not UTF-8 fails here.
+    once. A column of `skipped` (`stale_groups`; not the key, not a dictionary) is read in
+    its other row groups only, null in those listed. Text that is not UTF-8 fails here.
     """
+    skipped = skipped or {}
+    rest = [c for c in columns if c != key]
 
     def read(wanted: list[str], groups: list[int] | None = None, as_dictionary: list[str] = dictionaries) -> pa.Table:
         file = pq.ParquetFile(parquet_input(raw), metadata=metadata, read_dictionary=as_dictionary)  # one per thread
@@ -90,10 +99,11 @@ def read_columns(
         return table
 
     if key is not None and coded_throughout(metadata, key):  # the row groups' own dictionaries, with the rest
-        table = read(columns, as_dictionary=[*dictionaries, key])
+        table = read([c for c in columns if c not in skipped], as_dictionary=[*dictionaries, key])
         column = table.column(key)
         parts = [(chunk.indices, chunk.dictionary) for chunk in column.chunks]
-        return table.drop_columns([key]), keys.parts_categorical(parts, column.type.value_type)
+        table = _with_skipped(table.drop_columns([key]), raw, metadata, rest, skipped)
+        return table, keys.parts_categorical(parts, column.type.value_type)
     coded = None
     if key is not None:
         many = outgrew_dictionary(metadata, key)
@@ -105,7 +115,7 @@ def read_columns(
         parts = [key_parts(None)] if halves is None else on_two_threads(key_parts, halves)
         coded = keys.parts_categorical(parts, parts[0][1].type)
         del parts
-    return read([c for c in columns if c != key]), coded
+    return _with_skipped(read([c for c in rest if c not in skipped]), raw, metadata, rest, skipped), coded
 
 
 DICTIONARY_ROW_BYTES = 3.0  # compressed bytes a row of data pages holding dictionary codes only
@@ -154,3 +164,92 @@ def _codes_only(group: pq.RowGroupMetaData, column: int) -> bool:
     chunk = group.column(column)
     data = chunk.total_compressed_size - _dictionary_bytes(chunk)  # -inf without a dictionary page
     return bool(0 <= data <= DICTIONARY_ROW_BYTES * group.num_rows + PAGE_HEADERS)
+
+
+PER_UNIT_NS = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}
+DAY_NS = 86_400 * 10**9
+
+
+def stale_groups(
+    metadata: pq.FileMetaData, schema: pa.Schema, time: str, starts: Mapping[str, pd.Timestamp]
+) -> dict[str, list[int]]:
+    """Of `starts` (columns needed only from a time on: `pipeline.recent_columns`), each
+    column's row groups whose every time is before its start, by the footer's statistics
+    of the timestamp or date column `time`: raw values, UTC instants or naive wall-clock
+    times as sources hold them. Only columns with such row groups are given; none where
+    the statistics cannot tell (no time column of those types, INT96 times, nested
+    columns). A row group without statistics (all times missing) is never stale."""
+    if metadata.num_columns != len(schema) or schema.get_field_index(time) < 0:
+        return {}
+    index = schema.get_field_index(time)
+    kind = schema.field(index).type
+    if pa.types.is_timestamp(kind) and metadata.schema.column(index).physical_type == "INT64":
+        per = PER_UNIT_NS[kind.unit]
+    elif pa.types.is_date32(kind):
+        per = DAY_NS
+    else:
+        return {}
+    latest = []
+    for r in range(metadata.num_row_groups):
+        stats = metadata.row_group(r).column(index).statistics
+        latest.append(stats.max_raw if stats is not None and stats.has_min_max else None)
+    stale = {}
+    for column, start in starts.items():
+        bound = start.value // per  # start is a midnight: exact in any unit
+        groups = [r for r, last in enumerate(latest) if last is not None and last < bound]
+        if groups:
+            stale[column] = groups
+    return stale
+
+
+def _with_skipped(
+    table: pa.Table, raw: bytes | Path, metadata: pq.FileMetaData, order: list[str], skipped: Mapping[str, list[int]]
+) -> pa.Table:
+    """`table` with each column of `skipped` read only in the row groups not listed for
+    it, null in those, put in its place among `order` (the columns' file order)."""
+    sizes = [metadata.row_group(r).num_rows for r in range(metadata.num_row_groups)]
+    for name in [c for c in order if c in skipped]:
+        stale = set(skipped[name])
+        column = _read_groups(raw, metadata, name, [r for r in range(len(sizes)) if r not in stale])
+        chunks: list[pa.Array] = []
+        offset = 0
+        for r, rows in enumerate(sizes):
+            if r in stale:
+                chunks.append(pa.nulls(rows, column.type))
+            else:
+                chunks += column.slice(offset, rows).chunks
+                offset += rows
+        position = sum(1 for c in order[: order.index(name)] if c in table.column_names)
+        table = table.add_column(position, name, pa.chunked_array(chunks, column.type))
+    return table
+
+
+def _read_groups(raw: bytes | Path, metadata: pq.FileMetaData, name: str, groups: list[int]) -> pa.ChunkedArray:
+    """One column of the given row groups, each half of their rows on its own thread over
+    many rows (pyarrow decodes a column's row groups one after another)."""
+
+    def read(some: list[int]) -> pa.ChunkedArray:
+        table = pq.ParquetFile(parquet_input(raw), metadata=metadata).read_row_groups(some, [name], use_threads=False)
+        table.validate(full=True)
+        return table.column(0)
+
+    if not groups:
+        return pa.chunked_array([], metadata.schema.to_arrow_schema().field(name).type)
+    rows = np.cumsum([metadata.row_group(r).num_rows for r in groups])
+    if len(groups) < 2 or rows[-1] < keys.PARALLEL_ROWS:
+        return read(groups)
+    cut = 1 + int(np.argmin(np.abs(2 * rows[:-1] - rows[-1])))
+    first, second = on_two_threads(read, [groups[:cut], groups[cut:]])
+    return pa.chunked_array([*first.chunks, *second.chunks], first.type)
+
+
+def values_at(raw: bytes | Path, metadata: pq.FileMetaData, columns: list[str], positions: np.ndarray) -> pa.Table:
+    """The columns' values in the rows at `positions` (ascending or not), read from the row
+    groups holding them alone: what `_with_skipped` left null, for a rejected row's raw text."""
+    starts = np.cumsum([0, *(metadata.row_group(r).num_rows for r in range(metadata.num_row_groups))])
+    group = np.searchsorted(starts, positions, side="right") - 1
+    wanted = np.unique(group)
+    before = np.zeros(len(starts), dtype=np.int64)  # rows of the wanted groups read before each one
+    before[wanted] = np.cumsum([0, *(starts[wanted + 1] - starts[wanted])[:-1]])
+    table = pq.ParquetFile(parquet_input(raw), metadata=metadata).read_row_groups(wanted.tolist(), columns)
+    return table.take(positions - starts[group] + before[group])

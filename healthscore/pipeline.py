@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import pandas as pd
 
-from healthscore.aggregate import aggregate_source, source_metrics
+from healthscore.aggregate import aggregate_source, source_metrics, window_interval
 from healthscore.checks import expr_metric_order
 from healthscore.config import Config
 from healthscore.errors import HealthscoreError, InputMissingError, Problem, UsageError
@@ -105,6 +105,34 @@ def needed_columns(config: Config) -> dict[str, set[str]]:
     return needed
 
 
+def recent_columns(config: Config, as_of: dt.date) -> dict[str, dict[str, pd.Timestamp]]:
+    """Per source, the columns counted only by `nunique` metrics over windows (as `field`,
+    or `of.field` of a growth), with the earliest time any of those windows starts as of
+    that date: rows timed before it need no value there (the active users of 30 days, of
+    90 days of events). A column any metric uses otherwise (a filter, another aggregate,
+    no window) is not given, nor are the accounts' columns."""
+    since: dict[tuple[str, str], pd.Timestamp] = {}
+    whole: set[tuple[str, str]] = set()
+    for metric in config.metrics.values():
+        if metric.source is None or metric.source == config.accounts.source:
+            continue
+        inner = metric.of if metric.agg == "growth" else metric
+        filters = set().union(*(parse(text).names for text in (metric.where, metric.of_rows) if text))
+        counted = inner.field if inner is not None and inner.agg == "nunique" else None
+        interval = window_interval(metric.window, as_of, 1 if metric.agg == "growth" else 0)
+        for column in {c for c in (metric.field, metric.of.field if metric.of else None) if c} | filters:
+            if column == counted and column not in filters and interval is not None:
+                start = since.get((metric.source, column), interval[0])
+                since[(metric.source, column)] = min(start, interval[0])
+            else:
+                whole.add((metric.source, column))
+    recent: dict[str, dict[str, pd.Timestamp]] = {}
+    for (source, column), start in since.items():
+        if (source, column) not in whole:
+            recent.setdefault(source, {})[column] = start
+    return recent
+
+
 Progress = Callable[[str, str, int, int], None]
 """A progress hook: called as (stage, item, done, total) before and after each source is
 read ('read') and aggregated ('aggregate'), so a terminal can show a bar."""
@@ -141,7 +169,7 @@ def run(
     spine_name = config.accounts.source
     own = sources is None  # sources this run reads are let go of once aggregated and joined
     if sources is None:
-        sources = timed("read", lambda: read_sources(config, report))
+        sources = timed("read", lambda: read_sources(config, report, as_of=day))
     warnings = [w for data in sources.values() for w in data.warnings]
     warnings += [
         Problem(f"source {name!r} is not used by any metric or by accounts, so it was not read", f"sources.{name}")
@@ -207,9 +235,13 @@ def run(
 PARALLEL_READ_BYTES = 64 << 20  # input of the largest source from which the others are read beside it
 
 
-def read_sources(config: Config, progress: Progress | None = None) -> dict[str, SourceData]:
+def read_sources(
+    config: Config, progress: Progress | None = None, as_of: dt.date | None = None
+) -> dict[str, SourceData]:
     """Read every source the config uses, with the columns its metrics need; the error of
     the first source (in config order) that fails raises, as if they were read in turn.
+    Given the date they are scored as of (by one run alone), columns needed only in recent
+    rows (`recent_columns`) may be left out of older ones.
 
     Under `engine: ibis` only the accounts source is read into memory (a `table:` one fetched
     whole); every other source is opened on its backend (`ibis_engine.BackendSource`), where
@@ -219,7 +251,7 @@ def read_sources(config: Config, progress: Progress | None = None) -> dict[str, 
     of 1-5M rows, 15-18 s -> 13.5-14 s).
     """
     needed = needed_columns(config)
-    read = source_reader(config)
+    read = source_reader(config, recent_columns(config, as_of) if as_of is not None else {})
     sizes = {name: _input_bytes(config, name) for name in needed} if config.engine != "ibis" else {}
     largest = max(sizes, key=lambda name: sizes[name], default=None)
     beside = None if largest is None or len(needed) < 2 or sizes[largest] < PARALLEL_READ_BYTES else largest
@@ -283,12 +315,18 @@ def _beside(work: Callable[[str], T], order: list[str], largest: str) -> dict[st
     return done
 
 
-def source_reader(config: Config) -> Callable[[str, Collection[str]], SourceData]:
+def source_reader(
+    config: Config, recent: dict[str, dict[str, pd.Timestamp]] | None = None
+) -> Callable[[str, Collection[str]], SourceData]:
     """A function reading one source (by name, with the columns it must have) as the config's
-    engine does; under engine ibis its sources share their backend connections."""
+    engine does, columns of `recent` (`recent_columns`) perhaps only in recent rows; under
+    engine ibis its sources share their backend connections."""
     spine_name = config.accounts.source
     if config.engine != "ibis":
-        return lambda name, columns: read_source(config, name, columns, keep_all=name == spine_name)
+        since = recent or {}
+        return lambda name, columns: read_source(
+            config, name, columns, keep_all=name == spine_name, recent=since.get(name)
+        )
     from healthscore.ibis_engine import Backends, open_source, read_table_accounts, require_ibis
 
     require_ibis()

@@ -35,7 +35,7 @@ from healthscore.keys import dictionary_categorical
 from healthscore.models import SourceConfig
 from healthscore.origins import Lines, RowLines
 from healthscore.parallel import on_two_threads
-from healthscore.parquet_columns import few_values, parquet_input, read_columns
+from healthscore.parquet_columns import few_values, parquet_input, read_columns, stale_groups, values_at
 from healthscore.textfile import (
     RETURN,
     Decoded,
@@ -69,6 +69,12 @@ Select = Callable[[list[str]], tuple[list[str], str | None]]
 """Of a file's headers, those to read (in file order) and the one holding the account key
 (read dictionary-encoded, so it becomes a Categorical coded once per distinct key). With
 a key, Parquet text columns of few distinct values are read as Categoricals too."""
+
+
+Recent = Callable[[list[str]], tuple[str, dict[str, pd.Timestamp]] | None]
+"""Of a file's headers, the one holding the time, and those needed only from a time on
+(`pipeline.recent_columns`) with that time: Parquet reads them only in the row groups
+that may hold such times (`parquet_columns.stale_groups`); None: all are read whole."""
 
 
 def select_all(headers: list[str]) -> tuple[list[str], str | None]:
@@ -126,12 +132,19 @@ def clean_names(names: Iterable[object]) -> list[str]:
 
 
 def read_file(
-    path: Path, raw: bytes | None, source: SourceConfig, name: str, missing: MissingColumns, select: Select = select_all
+    path: Path,
+    raw: bytes | None,
+    source: SourceConfig,
+    name: str,
+    missing: MissingColumns,
+    select: Select = select_all,
+    recent: Recent | None = None,
 ) -> FileFrame:
     """Read one file of a source, from its bytes `raw`, or from the path when `raw` is None
     (Parquet: then only the columns read are ever in memory); `missing(names)` says which
     expected columns a header lacks (used to confirm the delimiter), `select(names)` which
-    columns to read (Parquet reads no others). Raises DataError / InputMissingError."""
+    columns to read (Parquet reads no others), `recent` which of them Parquet may leave
+    null in row groups older than needed. Raises DataError / InputMissingError."""
     if raw is not None and is_gzip(path):
         raw = gunzip(raw, path, name)
     if path.stat().st_size == 0 if raw is None else is_empty(raw):
@@ -141,7 +154,7 @@ def read_file(
         )
     fmt = file_format(source, path)
     if fmt == "parquet":
-        return read_parquet(path, path if raw is None else raw, name, select)
+        return read_parquet(path, path if raw is None else raw, name, select, recent)
     if raw is None:
         raise ValueError(f"{path}: only Parquet is read from its path")  # a caller's mistake, not the data's
     try:
@@ -671,9 +684,13 @@ def _arrow_frame(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = select_all) -> FileFrame:
+def read_parquet(
+    path: Path, raw: bytes | Path, name: str, select: Select = select_all, recent: Recent | None = None
+) -> FileFrame:
     """A Parquet file (its bytes, or its path), only the columns `select` picks (a text key
-    dictionary-encoded); a truncated or non-Parquet file is a DataError naming it."""
+    dictionary-encoded), those `recent` names null in row groups older than they are needed
+    from (a rejected row's raw text still has their values); a truncated or non-Parquet
+    file is a DataError naming it."""
     try:
         opened = pq.ParquetFile(parquet_input(raw))  # the footer, parsed once
         metadata, schema = opened.metadata, opened.schema_arrow
@@ -685,7 +702,13 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
         few = [] if key is None else few_values(metadata, len(schema), [i for i in picked if headers[i] != key])
         text_key = next((schema.names[i] for i in picked if headers[i] == key and _is_text(schema.types[i])), None)
         columns = [schema.names[i] for i in picked]
-        table, coded = read_columns(raw, metadata, columns, text_key, [schema.names[i] for i in few])
+        found = recent(headers) if recent is not None and len(set(headers)) == len(headers) else None
+        skipped: dict[str, list[int]] = {}
+        if found is not None:  # plain columns only: not the key, not those read as dictionaries
+            plain = {headers[i]: schema.names[i] for i in picked if headers[i] != key and i not in few}
+            starts = {plain[h]: start for h, start in found[1].items() if h in plain}
+            skipped = stale_groups(metadata, schema, schema.names[headers.index(found[0])], starts)
+        table, coded = read_columns(raw, metadata, columns, text_key, [schema.names[i] for i in few], skipped)
         frame = _arrow_frame(table)
         if text_key is not None and coded is not None:  # the key, read apart, back in its place
             frame.insert(columns.index(text_key), text_key, pd.Series(coded, index=frame.index, copy=False))
@@ -695,7 +718,15 @@ def read_parquet(path: Path, raw: bytes | Path, name: str, select: Select = sele
             [Problem(_first_line(exc), str(path), "re-export it; a copy may have been cut short")],
         ) from None
     frame.columns = pd.Index([headers[i] for i in picked], dtype=object)
-    return FileFrame(frame, RowLines(len(frame)), _row_json(frame))
+    if not skipped:
+        return FileFrame(frame, RowLines(len(frame)), _row_json(frame))
+    header_of = {schema.names[i]: headers[i] for i in picked}
+
+    def whole(positions: np.ndarray) -> pd.DataFrame:  # the skipped columns' values, read again
+        values = _arrow_frame(values_at(raw, metadata, list(skipped), positions))
+        return values.set_axis([header_of[c] for c in skipped], axis=1)
+
+    return FileFrame(frame, RowLines(len(frame)), _row_json(frame, whole))
 
 
 def _is_text(dtype: pa.DataType) -> bool:
@@ -723,11 +754,17 @@ def read_xlsx(path: Path, raw: bytes, source: SourceConfig, name: str) -> FileFr
     return drop_repeated_headers(result, names)
 
 
-def _row_json(frame: pd.DataFrame) -> Callable[[np.ndarray], list[str]]:
-    """Raw text of rows that have none (Parquet, XLSX, JSON arrays): each row as JSON."""
+def _row_json(
+    frame: pd.DataFrame, whole: Callable[[np.ndarray], pd.DataFrame] | None = None
+) -> Callable[[np.ndarray], list[str]]:
+    """Raw text of rows that have none (Parquet, XLSX, JSON arrays): each row as JSON,
+    with the columns `whole` gives (values the frame left out) put back."""
 
     def raw(positions: np.ndarray) -> list[str]:
         rows = frame.iloc[np.asarray(positions, dtype=np.int64)]
+        if whole is not None and len(rows):
+            values = whole(np.asarray(positions, dtype=np.int64)).set_axis(rows.index)
+            rows = rows.assign(**{str(c): values[c] for c in values.columns})
         text = rows.to_json(orient="records", lines=True, date_format="iso", default_handler=str)
         return text.splitlines() if len(rows) else []
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import glob
 import hashlib
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,12 +135,19 @@ def source_files(config: Config, name: str) -> list[Path]:
     return [pattern]
 
 
-def read_source(config: Config, name: str, needed: Collection[str] | None = None, keep_all: bool = False) -> SourceData:
+def read_source(
+    config: Config,
+    name: str,
+    needed: Collection[str] | None = None,
+    keep_all: bool = False,
+    recent: Mapping[str, pd.Timestamp] | None = None,
+) -> SourceData:
     """Read, rename, type and key-normalize one source; `needed` columns must all be present.
 
     With `needed` given, only those columns (plus key and time) are kept, unless `keep_all`
     (for the accounts source, whose columns pass through and whose rows without a time
-    are kept).
+    are kept). Columns of `recent` (`pipeline.recent_columns`) are needed only in rows
+    timed from their start on: Parquet files may leave them null in older row groups.
     """
     own = config.sources[name]
     source = with_preset(own)
@@ -148,6 +155,9 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
     required = {source.key, *([source.time] if source.time else []), *own.types, *inputs}
     required |= (set(needed or ()) - derived) | ({own.dedupe} if own.dedupe else set())
     wanted = required | ({source.dedupe} if source.dedupe else set())
+    # key, time, typed, dedupe and derivation columns are read whole; only plain text may be left null
+    protected = {source.key, source.time, *source.types, *own.types, *inputs, source.dedupe, own.dedupe}
+    since = {c: t for c, t in (recent or {}).items() if c in wanted - protected and source.time and not keep_all}
     root = config.resolve(own.path)
     paths = source_files(config, name)
     frames, lines, files, rejects, dropped, notes = [], [], [], [], Counter[str](), []
@@ -166,7 +176,13 @@ def read_source(config: Config, name: str, needed: Collection[str] | None = None
             keep = names if needed is None or keep_all else [n for n in names if renames.get(n, n) in wanted]
             return keep, keys[0] if len(keys) == 1 and not keep_all else None
 
-        read = read_file(path, raw, source, name, missing, select)
+        def recent_of(names: list[str]) -> tuple[str, dict[str, pd.Timestamp]] | None:
+            renames = renames_for(source, names)
+            times = [n for n in names if renames.get(n, n) == source.time]
+            starts = {n: since[renames.get(n, n)] for n in names if renames.get(n, n) in since}
+            return (times[0], starts) if len(times) == 1 and starts else None
+
+        read = read_file(path, raw, source, name, missing, select, recent_of if since else None)
         frame = read.frame.rename(columns=renames_for(source, [str(c) for c in read.frame.columns]))
         frame = _with_partitions(frame, path, root)
         _check_columns(frame, path, name, required, whole=needed is None or keep_all, delimiter=read.delimiter)
