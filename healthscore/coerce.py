@@ -82,6 +82,12 @@ def _as_numbers(values: pd.Series, source: SourceConfig) -> pd.Series | None:
     return number
 
 
+def holds_text(values: pd.Series, source: SourceConfig) -> bool:
+    """True when a text value is not a number (by the source's `decimal` and `thousands`):
+    a column holding it is never inferred to be numbers."""
+    return bool(_to_number(values, source)[1].any())
+
+
 def _looks_like_ids(values: pd.Series) -> bool:
     """Numbers that are really identifiers: a leading zero (`007`, zip codes) or more digits
     than a float holds exactly; turned into numbers they would lose characters."""

@@ -1,4 +1,5 @@
-"""Numbers and times parsed by pyarrow's CSV reader as it reads, on the quick path.
+"""Numbers and times parsed by pyarrow's CSV reader as it reads, on the quick path, and
+text columns of few distinct values read dictionary-encoded.
 
 The text path reads every column as text, then `coerce` casts the columns the config types
 (Arrow's cast, a column at a time on one thread: M's 10M events, their times and
@@ -15,10 +16,11 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from healthscore.coerce import ZONE_OFFSET, ZONED
+from healthscore.coerce import ZONE_OFFSET, ZONED, holds_text
 from healthscore.models import SourceConfig
 from healthscore.presets import renames_for
 
@@ -76,3 +78,27 @@ def as_text_would(table: pa.Table, typed: Mapping[int, pa.DataType]) -> bool:
         elif len(column) and column.null_count == len(column):
             return False
     return True
+
+
+FEW_DISTINCT = 1000  # distinct values of a sample's text column read dictionary-encoded, at most
+ROWS_A_VALUE = 50  # and rows of the sample for each distinct value, at least
+
+
+def few_valued(sample: pa.Table, columns: list[int], source: SourceConfig) -> list[int]:
+    """Of the given text columns of a parsed sample of a CSV body, those of few distinct
+    values (at most FEW_DISTINCT, and ROWS_A_VALUE rows a value: event names, plans,
+    priorities) holding a value that is not a number: read dictionary-encoded, as Parquet's
+    such columns are, they become Categoricals, a few bytes a row instead of their text,
+    compared and counted once per distinct value. Since that value is in the whole column
+    too, `coerce` would never have made the column numbers. A column of more values
+    further on is still read right, only slower."""
+    few = []
+    for at in columns:
+        values = sample.column(at)
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            continue
+        distinct = pc.unique(values.combine_chunks().drop_null())
+        many = not 0 < len(distinct) <= FEW_DISTINCT or len(distinct) * ROWS_A_VALUE > len(values)
+        if not many and holds_text(pd.Series(distinct.to_pandas(), dtype="str"), source):
+            few.append(at)
+    return few

@@ -16,7 +16,7 @@ import warnings
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
@@ -29,13 +29,14 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from healthscore.csv_typed import as_text_would, typed_columns
+from healthscore.csv_typed import as_text_would, few_valued, typed_columns
 from healthscore.errors import DataError, InputMissingError, Problem
 from healthscore.keys import dictionary_categorical
 from healthscore.models import SourceConfig
 from healthscore.origins import Lines, RowLines
 from healthscore.parallel import on_two_threads
 from healthscore.parquet_columns import few_values, parquet_input, read_columns, stale_groups, values_at
+from healthscore.presets import renames_for
 from healthscore.textfile import (
     RETURN,
     Decoded,
@@ -288,16 +289,12 @@ def _read_csv_quickly(
     if len(names) < 2 or "" in names or start == len(data):
         return None
     lines = line_feeds - 1 + (0 if data.endswith(b"\n") else 1)  # the header's own line feed is before `start`
-    key = select(names)[1]
+    keep, key = select(names)
     key_at = names.index(key) if key in names else None
-    typed = typed_columns(data, start, names, delimiter, source)  # numbers and times parsed as read, if they can be
-    if typed and len(data) - start > TYPED_SAMPLE:  # formatted numbers fail in the first lines, not far into the file
-        cut = data.rfind(b"\n", start, start + TYPED_SAMPLE) + 1
-        if cut > start and _arrow_rows(data[:cut], delimiter, len(names), source, start, key_at, True, typed) is None:
-            typed = {}
-    table = _arrow_rows(data, delimiter, len(names), source, start, key_at, True, typed) if typed else None
+    typed, few = _parsed_as(data, start, names, delimiter, source, key_at, keep)
+    table = _arrow_rows(data, delimiter, len(names), source, start, key_at, True, typed, few) if typed else None
     if table is None or not as_text_would(table, typed):
-        table = _arrow_rows(data, delimiter, len(names), source, start, key=key_at, record_a_line=True)
+        table = _arrow_rows(data, delimiter, len(names), source, start, key_at, record_a_line=True, few=few)
     if table is None or table.num_rows != lines or _holds_any(table, b'"\n\r'):  # blank lines, breaks or quotes
         return None
     frame = _rows_frame(table)
@@ -305,6 +302,32 @@ def _read_csv_quickly(
     body = memoryview(data)[start:]
     numbers = RowLines(lines, first=skipped + 2)  # one record a line, after the header
     return FileFrame(frame, numbers, lambda positions: line_texts(body, positions), delimiter=delimiter)
+
+
+def _parsed_as(
+    data: bytes, start: int, names: list[str], delimiter: str, source: SourceConfig, key: int | None, keep: list[str]
+) -> tuple[dict[int, pa.DataType], list[int]]:
+    """How the quick path reads a CSV body's columns besides as text: numbers and times
+    (`csv_typed.typed_columns`), and, in a source with a key (not the accounts), selected
+    text of few distinct values as dictionaries (`csv_typed.few_valued`). Over more than
+    TYPED_SAMPLE bytes both are tried on that many bytes of whole lines first: a value
+    refused there leaves every column text, and the distinct values are counted there."""
+    typed = typed_columns(data, start, names, delimiter, source)
+    cut = data.rfind(b"\n", start, start + TYPED_SAMPLE) + 1 if len(data) - start > TYPED_SAMPLE else 0
+    if cut <= start:
+        return typed, []
+    sample = _arrow_rows(data[:cut], delimiter, len(names), source, start, key, True, typed) if typed else None
+    if sample is None:
+        typed = {}
+        sample = _arrow_rows(data[:cut], delimiter, len(names), source, start, key, True) if key is not None else None
+    if sample is None or key is None:
+        return typed, []
+    renames = renames_for(source, names)
+    others = {*source.types, source.time, source.key}
+    plain = [
+        i for i, n in enumerate(names) if i != key and i not in typed and n in keep and renames.get(n, n) not in others
+    ]
+    return typed, few_valued(sample, plain, source)
 
 
 def _holds_any(table: pa.Table, found: bytes) -> bool:
@@ -456,10 +479,12 @@ def _arrow_rows(
     key: int | None = None,
     record_a_line: bool = False,
     typed: Mapping[int, pa.DataType] | None = None,
+    few: Collection[int] = (),
 ) -> pa.Table | None:
     """`_parse_rows_quickly` of `data[start:]` as an Arrow table of columns `0`..`width-1`,
-    column `key` dictionary-encoded, the columns `typed` parsed to their types; None where
-    `_parse_rows_quickly` gives None, or a value does not parse as its type.
+    column `key` and the columns `few` dictionary-encoded, the columns `typed` parsed to
+    their types; None where `_parse_rows_quickly` gives None, or a value does not parse as
+    its type.
 
     With `record_a_line`, pyarrow is told that no value spans lines, so it splits its blocks
     at any line break instead of finding quote-aware splits on one thread (whole M CSV runs:
@@ -470,7 +495,10 @@ def _arrow_rows(
     if returns and returns != data.count(b"\r\n", start):
         return None
     names = [str(i) for i in range(width)]
-    types = {n: pa.dictionary(pa.int32(), pa.string()) if i == key else pa.large_string() for i, n in enumerate(names)}
+    coded = {key, *few}
+    types = {
+        n: pa.dictionary(pa.int32(), pa.string()) if i in coded else pa.large_string() for i, n in enumerate(names)
+    }
     types.update({names[i]: kind for i, kind in (typed or {}).items()})
     try:
         return pcsv.read_csv(

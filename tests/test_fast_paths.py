@@ -1566,9 +1566,10 @@ def test_numbers_formatted_early_are_refused_on_a_sample_before_the_whole_file(m
     rows = [f"A{i},{'$2' if i == 1 else i},2026-01-31T10:00:00Z" for i in range(40)]
     raw = ("account_id,n,t\n" + "\n".join(rows) + "\n").encode()
     read = read_csv(Path("x.csv"), raw, source, "s", lambda names: [], lambda names: (names, "account_id"))
-    sample, whole = asked
+    sample, text, whole = asked
     assert sample[1]  # typed,
     assert sample[0] < len(raw)  # the first lines only
+    assert text == (sample[0], False)  # as text, its distinct values counted (`few_valued`)
     assert whole == (len(raw), False)  # then the whole file as text
     assert read.frame["n"].tolist()[:3] == ["0", "$2", "2"]
     asked.clear()
