@@ -23,10 +23,11 @@ import pyarrow.compute as pc
 from healthscore.coerce import ZONE_OFFSET, ZONED, holds_text
 from healthscore.models import SourceConfig
 from healthscore.presets import renames_for
+from healthscore.textfile import Text
 
 
 def typed_columns(
-    data: bytes, start: int, names: list[str], delimiter: str, source: SourceConfig
+    data: Text, start: int, names: list[str], delimiter: str, source: SourceConfig
 ) -> dict[int, pa.DataType]:
     """The columns of a CSV body (`data[start:]`, header `names`) to parse as numbers or
     times, by position: those the config types `float` (unless `thousands` or `decimal`
@@ -55,7 +56,7 @@ def typed_columns(
     return typed
 
 
-def _first_values(data: bytes, start: int, delimiter: str) -> list[str]:
+def _first_values(data: Text, start: int, delimiter: str) -> list[str]:
     """The values of the first record of `data[start:]` (quotes resolved)."""
     end = data.find(b"\n", start)
     line = data[start : end if end >= 0 else len(data)].rstrip(b"\r").decode("utf-8", errors="replace")

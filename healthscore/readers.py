@@ -38,10 +38,10 @@ from healthscore.parallel import on_two_threads
 from healthscore.parquet_columns import few_values, parquet_input, read_columns, stale_groups, values_at
 from healthscore.presets import renames_for
 from healthscore.textfile import (
-    RETURN,
     Decoded,
     Records,
-    count_byte,
+    Text,
+    as_bytes,
     count_bytes,
     delimiter_ranking,
     drop_spans,
@@ -49,6 +49,7 @@ from healthscore.textfile import (
     holds_byte,
     is_empty,
     is_gzip,
+    returns_end_lines,
     scan_records,
     skip_lines,
     to_utf8,
@@ -134,7 +135,7 @@ def clean_names(names: Iterable[object]) -> list[str]:
 
 def read_file(
     path: Path,
-    raw: bytes | None,
+    raw: Text | None,
     source: SourceConfig,
     name: str,
     missing: MissingColumns,
@@ -142,12 +143,13 @@ def read_file(
     recent: Recent | None = None,
 ) -> FileFrame:
     """Read one file of a source, from its bytes `raw`, or from the path when `raw` is None
-    (Parquet: then only the columns read are ever in memory); `missing(names)` says which
-    expected columns a header lacks (used to confirm the delimiter), `select(names)` which
+    (Parquet: then only the columns read are ever in memory), a large CSV file perhaps
+    mapped (`textfile.file_text`); `missing(names)` says which expected columns a header
+    lacks (used to confirm the delimiter), `select(names)` which
     columns to read (Parquet reads no others), `recent` which of them Parquet may leave
     null in row groups older than needed. Raises DataError / InputMissingError."""
     if raw is not None and is_gzip(path):
-        raw = gunzip(raw, path, name)
+        raw = gunzip(as_bytes(raw), path, name)
     if path.stat().st_size == 0 if raw is None else is_empty(raw):
         raise InputMissingError(
             f"source {name!r}: input file is empty: {path}",
@@ -155,15 +157,15 @@ def read_file(
         )
     fmt = file_format(source, path)
     if fmt == "parquet":
-        return read_parquet(path, path if raw is None else raw, name, select, recent)
+        return read_parquet(path, path if raw is None else as_bytes(raw), name, select, recent)
     if raw is None:
         raise ValueError(f"{path}: only Parquet is read from its path")  # a caller's mistake, not the data's
     try:
         if fmt == "csv":
             return read_csv(path, raw, source, name, missing, select)
         if fmt == "jsonl":
-            return read_jsonl(path, raw, source, name)
-        return read_xlsx(path, raw, source, name)
+            return read_jsonl(path, as_bytes(raw), source, name)
+        return read_xlsx(path, as_bytes(raw), source, name)
     except UNREADABLE as exc:  # the parsers' own errors on damaged files, as one DataError
         raise DataError(
             f"source {name!r}: cannot read {path} as {fmt}",
@@ -181,19 +183,20 @@ def read_file(
 
 
 def read_csv(
-    path: Path, raw: bytes, source: SourceConfig, name: str, missing: MissingColumns, select: Select = select_all
+    path: Path, raw: Text, source: SourceConfig, name: str, missing: MissingColumns, select: Select = select_all
 ) -> FileFrame:
     """Delimited text: decoded, preamble skipped, ragged records rejected, footers dropped;
-    on the quick path the key column `select` names is read dictionary-encoded."""
+    on the quick path the key column `select` names is read dictionary-encoded. A mapped
+    file (`textfile.file_text`) stays so on the quick path; any other copies it."""
     decoded = to_utf8(raw, source.encoding, path, name)
     notes = _fallback_note(decoded, path, name)
     text = decoded.data
-    if b"\r" in text and b"\n" not in text:
-        text = text.replace(b"\r", b"\n")  # old Mac line ends (Excel's "CSV (Macintosh)")
+    if text.find(b"\n") < 0 and text.find(b"\r") >= 0:  # (find: a map's `in` goes byte by byte)
+        text = as_bytes(text).replace(b"\r", b"\n")  # old Mac line ends (Excel's "CSV (Macintosh)")
     data, skipped = skip_lines(text, source.skip_rows)
     quotes, line_feeds = count_bytes(data, b'"\n')
     if quotes % 2:  # a quote never closed
-        records = scan_records(data, ",", skipped + 1)
+        records = scan_records(as_bytes(data), ",", skipped + 1)
         raise DataError(
             f"source {name!r}: {path} has a double quote that is never closed",
             [
@@ -209,6 +212,7 @@ def read_csv(
     if quick is not None:
         quick.notes = notes
         return drop_repeated_headers(quick, list(quick.frame.columns))
+    data = as_bytes(data)  # the record scan's path: a mapped file copied
     delimiter, records, names = _choose_delimiter(data, source, skipped, missing)
     header_rows = min(source.header_rows, len(records))
     body = Records(*(a[header_rows:] for a in (records.starts, records.ends, records.lines, records.fields)))
@@ -265,7 +269,7 @@ TYPED_SAMPLE = 1 << 20
 
 
 def _read_csv_quickly(
-    data: bytes, source: SourceConfig, skipped: int, missing: MissingColumns, select: Select, line_feeds: int
+    data: Text, source: SourceConfig, skipped: int, missing: MissingColumns, select: Select, line_feeds: int
 ) -> FileFrame | None:
     """A well-formed file read by pyarrow alone, without the record scan: one header line
     with every expected column and no blank name, then one record per line, each exactly
@@ -288,7 +292,7 @@ def _read_csv_quickly(
     start = end + 1  # the body, data[start:], is never copied out: it may be gigabytes
     if len(names) < 2 or "" in names or start == len(data):
         return None
-    lines = line_feeds - 1 + (0 if data.endswith(b"\n") else 1)  # the header's own line feed is before `start`
+    lines = line_feeds - 1 + (0 if data[-1:] == b"\n" else 1)  # the header's own line feed is before `start`
     keep, key = select(names)
     key_at = names.index(key) if key in names else None
     typed, few = _parsed_as(data, start, names, delimiter, source, key_at, keep)
@@ -305,7 +309,7 @@ def _read_csv_quickly(
 
 
 def _parsed_as(
-    data: bytes, start: int, names: list[str], delimiter: str, source: SourceConfig, key: int | None, keep: list[str]
+    data: Text, start: int, names: list[str], delimiter: str, source: SourceConfig, key: int | None, keep: list[str]
 ) -> tuple[dict[int, pa.DataType], list[int]]:
     """How the quick path reads a CSV body's columns besides as text: numbers and times
     (`csv_typed.typed_columns`), and, in a source with a key (not the accounts), selected
@@ -471,7 +475,7 @@ CSV_BLOCK = 16 << 20
 
 
 def _arrow_rows(
-    data: bytes,
+    data: Text,
     delimiter: str,
     width: int,
     source: SourceConfig,
@@ -491,8 +495,7 @@ def _arrow_rows(
     5.5-6.0 s against 6.5-6.7 s). A split inside a quoted value then leaves the break in the
     block's last value, or loses rows: the caller must refuse tables with fewer rows than
     lines or a line break in a value, as `_read_csv_quickly` does."""
-    returns = 0 if data.find(b"\r", start) < 0 else count_byte(data, RETURN, start)  # find: memchr, for LF files
-    if returns and returns != data.count(b"\r\n", start):
+    if data.find(b"\r", start) >= 0 and not returns_end_lines(data, start):  # find: memchr, for LF files
         return None
     names = [str(i) for i in range(width)]
     coded = {key, *few}
@@ -523,7 +526,7 @@ def _return_alone(table: pa.Table) -> bool:
     pyarrow 26). Such text goes to pandas' parser. (The quick path refuses any value holding
     a CR: one record a line leaves none in a value.)"""
     return any(
-        holds_byte(_value_bytes(values), RETURN)  # no CR at all: the common case, found by a byte search
+        holds_byte(_value_bytes(values), ord("\r"))  # no CR at all: the common case, found by a byte search
         and pc.sum(pc.count_substring(values, "\r")) != pc.sum(pc.count_substring(values, "\r\n"))
         for values in _text_values(table)
     )
@@ -594,7 +597,7 @@ def read_jsonl(path: Path, raw: bytes, source: SourceConfig, name: str) -> FileF
     """JSON lines (or one JSON array): nested objects flattened to `a.b` columns, lists of
     values joined with `|`. Malformed lines are rejected with their line number."""
     decoded = to_utf8(raw, source.encoding, path, name)
-    data = decoded.data
+    data = as_bytes(decoded.data)
     if data.lstrip().startswith(b"["):
         result = _read_json_array(path, data, name)
         result.notes = _fallback_note(decoded, path, name)

@@ -31,7 +31,7 @@ from healthscore.models import SourceConfig
 from healthscore.origins import Lines, Origins
 from healthscore.presets import derive_columns, derived_inputs, lowercase_columns, renames_for, with_preset
 from healthscore.readers import FOOTER_LINE, REPORT_FOOTER, FileFrame, file_format, is_footer, read_file
-from healthscore.textfile import is_gzip, sniff_delimiter
+from healthscore.textfile import Text, file_text, is_gzip, sniff_delimiter
 
 __all__ = ["FileRead", "Origins", "SourceData", "read_source", "sniff_delimiter", "source_files"]
 
@@ -162,8 +162,10 @@ def read_source(
     paths = source_files(config, name)
     frames, lines, files, rejects, dropped, notes = [], [], [], [], Counter[str](), []
     for path in paths:
-        # Parquet is read from its path (only the columns needed ever in memory), the rest as bytes
-        raw = None if file_format(source, path) == "parquet" and not is_gzip(path) else path.read_bytes()
+        # Parquet is read from its path (only the columns needed ever in memory), a large CSV
+        # file mapped (`textfile.file_text`), the rest as bytes
+        fmt = file_format(source, path) if not is_gzip(path) else "gzip"
+        raw = None if fmt == "parquet" else file_text(path) if fmt == "csv" else path.read_bytes()
         digest = _HASHER.submit(_sha256, path if raw is None else raw)  # while the file is parsed
 
         def missing(names: list[str]) -> list[str]:
@@ -213,9 +215,9 @@ def read_source(
     return data
 
 
-def _sha256(content: bytes | Path) -> str:
-    """The SHA-256 of bytes, or of a file read a block at a time."""
-    if isinstance(content, bytes):
+def _sha256(content: Text | Path) -> str:
+    """The SHA-256 of bytes (a mapped file's), or of a file read a block at a time."""
+    if not isinstance(content, Path):
         return hashlib.sha256(content).hexdigest()
     with content.open("rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()

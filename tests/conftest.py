@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from healthscore import textfile
 from healthscore.config import Config, parse_config
 from healthscore.sources import SourceData
 
@@ -63,3 +65,13 @@ def assert_progress_beside(
     assert sorted(call[1] for call in beside[:-1]) == sorted(order)
     assert [call[2] for call in beside] == sorted(call[2] for call in beside)
     assert beside[-1] == (stage, "", total, total)
+
+
+@pytest.fixture(scope="module", params=["read", "mapped"])
+def csv_read_and_mapped(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A module's tests run twice: CSV files read into memory, then mapped as large ones
+    are (`textfile.file_text`), with the same results expected."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "mapped":
+            patch.setattr(textfile, "MAP_BYTES", 0)
+        yield request.param

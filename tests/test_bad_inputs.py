@@ -22,6 +22,8 @@ from typer.testing import CliRunner, Result
 
 from healthscore.cli import app
 
+pytestmark = pytest.mark.usefixtures("csv_read_and_mapped")  # CSV read into memory, then mapped
+
 runner = CliRunner()
 
 LOCK_NAME = ".healthscore.lock"  # the run lock: not an output, rewritten by every run

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
+import tempfile
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
@@ -38,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from conftest import make_config
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from healthscore import aggregate as aggregate_module
@@ -1086,14 +1087,16 @@ def test_times_from_the_text_as_read_equal_the_cleaned_up_path(texts: list[str |
 )
 def test_count_bytes_equals_bytes_count(data: bytes, wanted: bytes, start: int, step: int, halves_from: int) -> None:
     """The byte counts a step at a time, several bytes at once, in halves on two threads or
-    not, equal `bytes.count` from any start, whatever the step."""
+    not, equal `bytes.count` from any start, whatever the step; so does the check that
+    every CR ends a line (CRLF), across steps."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(textfile, "COUNT_STEP", step)
         patch.setattr(textfile, "PARALLEL_BYTES", halves_from)
         expected = [data.count(bytes([byte]), start) for byte in wanted]
         assert textfile.count_bytes(data, wanted, start) == expected
         assert textfile.count_bytes(data, wanted, start, threads=1) == expected
-        assert textfile.count_byte(data, wanted[0], start) == expected[0]
+        crlf_only = data.count(b"\r", start) == data.count(b"\r\n", start)
+        assert textfile.returns_end_lines(data, start) == crlf_only
 
 
 @pytest.mark.parametrize("at", [0, textfile.COUNT_STEP - 1, textfile.COUNT_STEP, 2 * textfile.COUNT_STEP + 5])
@@ -1577,3 +1580,61 @@ def test_numbers_formatted_early_are_refused_on_a_sample_before_the_whole_file(m
     read = read_csv(Path("x.csv"), clean, source, "s", lambda names: [], lambda names: (names, "account_id"))
     assert [typed for _, typed in asked] == [True, True]  # the sample, then the whole file, typed
     assert str(read.frame["n"].dtype) == "float64"
+
+
+def test_large_regular_files_are_mapped_and_small_ones_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"account_id\nA\n")
+    assert textfile.file_text(path) == b"account_id\nA\n"
+    monkeypatch.setattr(textfile, "MAP_BYTES", 4)
+    mapped = textfile.file_text(path)
+    assert not isinstance(mapped, bytes)
+    assert textfile.as_bytes(mapped) == b"account_id\nA\n"
+    (tmp_path / "empty.csv").write_bytes(b"")
+    assert textfile.file_text(tmp_path / "empty.csv") == b""  # nothing to map: read
+
+
+UTF8_PIECES = [
+    b"a",
+    b"\n",
+    b",",
+    b"\xc3\xa9",
+    b"\xe2\x82\xac",
+    b"\xf0\x9f\x98\x80",
+    b"\xe9",
+    b"\xc3",
+    b"\xa9",
+    b"\x00",
+    b"\r",
+]
+
+
+@FAST
+@given(
+    pieces=st.lists(st.sampled_from(UTF8_PIECES), max_size=30),
+    bom=st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe"]),
+    step=st.sampled_from([1, 2, 3, 1 << 20]),
+    encoding=st.sampled_from(["auto", "utf-8", "cp1252"]),
+)
+@example(pieces=[b"\xc3", b"a", b"\xa9"], bom=b"", step=1, encoding="auto")  # a character cut by an ASCII step
+def test_a_mapped_file_decodes_as_its_bytes_do(pieces: list[bytes], bom: bytes, step: int, encoding: str) -> None:
+    """`to_utf8` of a mapped file (checked a step at a time, a character maybe across two
+    steps) gives the text, encoding and fallback, or the error, its bytes give."""
+    raw = bom + b"".join(pieces)
+
+    def decoded(text: textfile.Text) -> tuple[bytes, str, bool] | str:
+        try:
+            out = textfile.to_utf8(text, encoding, Path("x.csv"), "s")
+        except DataError as exc:
+            return str(exc) + "".join(str(p) for p in exc.problems)
+        return textfile.as_bytes(out.data), out.encoding, out.fallback
+
+    with tempfile.TemporaryDirectory() as folder, pytest.MonkeyPatch.context() as patch:
+        path = Path(folder) / "x.csv"
+        path.write_bytes(raw)
+        patch.setattr(textfile, "MAP_BYTES", 1)
+        patch.setattr(textfile, "COUNT_STEP", step)
+        mapped = textfile.file_text(path)
+        assert isinstance(mapped, bytes) == (len(raw) == 0)
+        assert decoded(mapped) == decoded(raw)
+        assert textfile.is_empty(mapped) == textfile.is_empty(raw)

@@ -41,6 +41,8 @@ from healthscore.models import DEFAULT_NA_VALUES
 from healthscore.sources import SourceData, read_source
 from healthscore.textfile import scan_records
 
+CSV_READ_AND_MAPPED = pytest.mark.usefixtures("csv_read_and_mapped")  # CSV read into memory, then mapped
+
 KEY = "account_id"
 REASONS = frozenset(
     {"too few fields", "too many fields", "malformed json", "empty key", "invalid salesforce id", "missing time"}
@@ -223,6 +225,7 @@ def fuzz(filename: str, data: st.DataObject) -> None:
     check_read_or_error(raw, filename, max_reject_share=share)
 
 
+@CSV_READ_AND_MAPPED
 @pytest.mark.parametrize("filename", ["x.csv", "x.jsonl", "x.parquet", "x.csv.gz"])
 @examples(100)
 @given(data=st.data())
@@ -383,12 +386,14 @@ def check_csvish(text: str, delimiter: str, explicit: bool, share: float) -> Non
         check_accounted(text.removeprefix("\ufeff"), delimiter, data)
 
 
+@CSV_READ_AND_MAPPED
 @examples(200)
 @given(case=csvish(stray_quotes=False), explicit=st.booleans(), share=SHARES)
 def test_csv_records_are_all_accounted_for(case: tuple[str, str], explicit: bool, share: float) -> None:
     check_csvish(*case, explicit=explicit, share=share)
 
 
+@CSV_READ_AND_MAPPED
 @examples(200, shrink=False)
 @given(case=csvish(stray_quotes=True), explicit=st.booleans(), share=SHARES)
 def test_csv_records_with_stray_quotes_are_all_accounted_for(
@@ -686,6 +691,7 @@ def read_or_error(raw: bytes, filename: str, **source: Any) -> SourceData | None
         return None
 
 
+@CSV_READ_AND_MAPPED
 @pytest.mark.parametrize(
     ("raw", "filename", "source"),
     [
@@ -713,15 +719,18 @@ def test_scan_records_of_no_bytes() -> None:
         b"\xef\xbb\xbf\xef\xbb\xbf",  # two UTF-8 BOMs, nothing else: EmptyDataError
     ],
 )
+@CSV_READ_AND_MAPPED
 def test_header_pandas_cannot_split_is_an_error(raw: bytes) -> None:
     read_or_error(raw, "x.csv")
 
 
+@CSV_READ_AND_MAPPED
 def test_stray_quote_spanning_lines_is_an_error_or_a_reject() -> None:
     data = read_or_error(b'account_id,n\nA, "\n"\n', "x.csv", max_reject_share=1.0)
     assert data is None or len(data.rejects) == 1
 
 
+@CSV_READ_AND_MAPPED
 @pytest.mark.filterwarnings("ignore:Length of header or names")  # pandas' ParserWarning: the symptom
 def test_stray_quote_row_is_not_kept_with_fields_lost() -> None:
     # the csv module and pandas see 3 fields (A | ' "x' | 'y"'), quote parity sees 2: the
@@ -865,6 +874,7 @@ def test_damaged_xlsx_is_an_error(raw: bytes) -> None:
     assert read_or_error(raw, "x.xlsx") is None
 
 
+@CSV_READ_AND_MAPPED
 def test_trailing_delimiter_on_the_header_only() -> None:
     # read_csv checks `names[-1] == ""` after _fill_blank_names has renamed it column_3
     data = read_bytes(b"account_id,n,\nA,1\nB,2\n", "x.csv")

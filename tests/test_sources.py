@@ -16,6 +16,8 @@ from healthscore.errors import DataError, InputMissingError
 from healthscore.keys import normalize_keys, salesforce18
 from healthscore.sources import SourceData, read_source, sniff_delimiter
 
+pytestmark = pytest.mark.usefixtures("csv_read_and_mapped")  # CSV read into memory, then mapped
+
 
 def config_for(tmp_path: Path, **source: Any) -> Config:
     """A config whose only source `s` (the spine) is read with the given source keys."""
