@@ -155,7 +155,7 @@ def read_source(
     required = {source.key, *([source.time] if source.time else []), *own.types, *inputs}
     required |= (set(needed or ()) - derived) | ({own.dedupe} if own.dedupe else set())
     wanted = required | ({source.dedupe} if source.dedupe else set())
-    # key, time, typed, dedupe and derivation columns are read whole; only plain text may be left null
+    # key, time, typed, dedupe and derivation columns are read whole; only plain columns may be left null
     protected = {source.key, source.time, *source.types, *own.types, *inputs, source.dedupe, own.dedupe}
     since = {c: t for c, t in (recent or {}).items() if c in wanted - protected and source.time and not keep_all}
     root = config.resolve(own.path)
