@@ -64,9 +64,9 @@ def test_recent_columns_of_calendar_months(tmp_path: Path) -> None:
     assert recent_columns(config, dt.date(2026, 3, 31)) == {"usage": {"user_id": pd.Timestamp("2026-03-01")}}
 
 
-def write_groups(path: Path, rows: pd.DataFrame, sizes: list[int]) -> None:
-    """`rows` (`ts` and text columns) as a Parquet file of row groups of the given sizes."""
-    schema = pa.schema({"ts": pa.timestamp("us"), **{c: pa.string() for c in rows.columns if c != "ts"}})
+def write_groups(path: Path, rows: pd.DataFrame, sizes: list[int], time: str = "ts") -> None:
+    """`rows` (times in `time`, the rest text) as a Parquet file of row groups of the given sizes."""
+    schema = pa.schema({time: pa.timestamp("us"), **{c: pa.string() for c in rows.columns if c != time}})
     with pq.ParquetWriter(path, schema) as writer:
         for start, size in zip(np.cumsum([0, *sizes[:-1]]), sizes, strict=True):
             writer.write_table(pa.Table.from_pandas(rows.iloc[start : start + size], schema, preserve_index=False))
@@ -174,5 +174,23 @@ def test_scores_and_rejects_equal_reading_every_column(
     if growth:
         metrics["growth"] = {"agg": "growth", "of": {"agg": "nunique", "field": "user_id"}, "window": window}
     own, given = run_both(usage_config(tmp_path, metrics))
+    pd.testing.assert_frame_equal(own.table, given.table)
+    pd.testing.assert_frame_equal(own.rejects, given.rejects)
+
+
+def test_files_of_a_glob_with_a_renamed_time_column_score_as_read_whole(tmp_path: Path) -> None:
+    """Each file of a glob is pruned by its own row groups, the time column found by the
+    name the source renames it from."""
+    rows = pd.DataFrame(events(30))
+    for part, days in (("a", range(0, 15)), ("b", range(15, 30))):
+        piece = rows.iloc[days[0] * 6 : (days[-1] + 1) * 6].reset_index(drop=True)
+        when = piece.rename(columns={"ts": "when"})
+        write_groups(tmp_path / f"events-{part}.parquet", when, [6] * len(days), time="when")
+    config = usage_config(tmp_path, {"active": ACTIVE, "logins": {"agg": "count"}})
+    usage = config.sources["usage"].model_copy(update={"path": "events-*.parquet", "rename": {"when": "ts"}})
+    config = config.model_copy(update={"sources": {**config.sources, "usage": usage}})
+    recent = read_sources(config, as_of=AS_OF)["usage"].frame
+    assert recent["user_id"].isna().sum() > read_sources(config)["usage"].frame["user_id"].isna().sum()
+    own, given = run_both(config)
     pd.testing.assert_frame_equal(own.table, given.table)
     pd.testing.assert_frame_equal(own.rejects, given.rejects)
