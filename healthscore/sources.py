@@ -261,6 +261,10 @@ def _screen_rows(
     codes = keys.array.codes  # type: ignore[attr-defined]  # the Categorical's own, not a copy
     no_key = codes < 0
     footer_keys = np.append(pd.Series(keys.cat.categories).str.fullmatch(REPORT_FOOTER).to_numpy(dtype=bool), False)
+    untimed = frame[source.time].isna().to_numpy() if source.time and not keep_time else np.zeros(0, dtype=bool)
+    if not (no_key.any() or footer_keys.any() or bad_ids.any() or untimed.any()):  # every row kept, as most often:
+        frame[source.key] = keys  # no row masks (some ten passes over M's 10M rows: 0.15 s)
+        return frame, read.lines, _rejected(read, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8))
     footer = footer_keys[codes]  # in the key's column, checked once per distinct key
     if no_key.any():
         footer[no_key] = _footer_rows(frame.loc[no_key])
@@ -269,22 +273,28 @@ def _screen_rows(
     reason = np.zeros(len(frame), dtype=np.int8)  # an index into REASONS; 0 is none
     reason[no_key & ~footer] = REASONS.index(EMPTY_KEY)
     reason[~no_key & bad_ids] = REASONS.index(BAD_ID)
-    if source.time and not keep_time:
-        reason[(reason == 0) & ~footer & frame[source.time].isna().to_numpy()] = REASONS.index(NO_TIME)
+    if len(untimed):
+        reason[(reason == 0) & ~footer & untimed] = REASONS.index(NO_TIME)
     frame[source.key] = keys
     out = reason > 0
     positions = np.flatnonzero(out)
-    rejected = pd.DataFrame(
-        {
-            "line": read.lines[positions],
-            "reason": np.array(REASONS, dtype=object)[reason[positions]],
-            "raw": read.raw(positions) if len(positions) else [],
-        }
-    )
+    rejected = _rejected(read, positions, reason[positions])
     drop = out | footer
     if not drop.any():
         return frame, read.lines, rejected
     return frame.loc[~drop].reset_index(drop=True), read.lines[~drop], rejected
+
+
+def _rejected(read: FileFrame, positions: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
+    """The rows of a file at `positions`, set aside for `reasons` (indices into REASONS):
+    their lines, reasons and raw text."""
+    return pd.DataFrame(
+        {
+            "line": read.lines[positions],
+            "reason": np.array(REASONS, dtype=object)[reasons],
+            "raw": read.raw(positions) if len(positions) else [],
+        }
+    )
 
 
 def _footer_rows(rows: pd.DataFrame) -> np.ndarray:
