@@ -74,7 +74,7 @@ def apply_types(
 
 def _as_numbers(values: pd.Series, source: SourceConfig) -> pd.Series | None:
     """A text column as numbers if every value is one and they do not look like ids, else None."""
-    if _to_number(values.head(200), source)[1].any():  # cheap early exit for text columns
+    if holds_text(values.head(200), source):  # cheap early exit for text columns
         return None
     number, bad = _to_number(values, source)
     if bad.any() or number.isna().all() or _looks_like_ids(values):

@@ -100,3 +100,32 @@ def test_event_names_of_a_large_csv_are_a_categorical(tmp_path: Path, monkeypatc
     assert frame["event"].tolist() == [EVENTS[i % 3] for i in range(600)]
     assert str(frame["plan"].dtype) == "float64"  # inferred numbers, as before
     assert str(frame["code"].dtype) == "str"  # a value a row
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_glob_keeps_text_of_few_values_one_categorical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """The files of a glob, each with its own categories of event names, come together as
+    one Categorical (not text, which pandas makes of differing categories), the same rows
+    and scores as read as text."""
+    events = {"a": EVENTS[:3], "b": ["share", "invite", "login"]}
+    for part, names in events.items():
+        lines = [f"A{1 + i % 3},2026-01-{1 + i % 28:02d}T10:00:00,{names[i % 3]},{i % 4},c{i}" for i in range(600)]
+        text = "account_id,ts,event,plan,code\n" + "\n".join(lines) + "\n"
+        write_csv(tmp_path / f"events-{part}.csv", text)
+        if fmt == "parquet":
+            frame = pd.read_csv(tmp_path / f"events-{part}.csv", dtype=str).astype({"plan": "int64"})
+            frame.to_parquet(tmp_path / f"events-{part}.parquet", index=False)
+    monkeypatch.setattr(readers, "TYPED_SAMPLE", 8192)
+    config = usage_config(tmp_path)
+    usage = config.sources["usage"].model_copy(update={"path": f"events-*.{fmt}"})
+    config = config.model_copy(update={"sources": {**config.sources, "usage": usage}})
+    frame = read_sources(config)["usage"].frame
+    assert isinstance(frame["event"].dtype, pd.CategoricalDtype)
+    assert list(frame["event"].cat.categories) == sorted({*events["a"], *events["b"]})
+    assert frame["event"].tolist() == [names[i % 3] for names in events.values() for i in range(600)]
+    coded = run(config).table
+    if fmt == "csv":  # the same scores as the columns read as text
+        monkeypatch.setattr(csv_typed, "FEW_DISTINCT", 0)
+        pd.testing.assert_frame_equal(coded, run(config).table)
