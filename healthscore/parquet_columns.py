@@ -211,11 +211,12 @@ def _with_skipped(
     for name in [c for c in order if c in skipped]:
         stale = set(skipped[name])
         column = _read_groups(raw, metadata, name, [r for r in range(len(sizes)) if r not in stale])
+        nulls = pa.nulls(max(sizes[r] for r in stale), column.type)  # one, sliced for every stale group
         chunks: list[pa.Array] = []
         offset = 0
         for r, rows in enumerate(sizes):
             if r in stale:
-                chunks.append(pa.nulls(rows, column.type))
+                chunks.append(nulls.slice(0, rows))
             else:
                 chunks += column.slice(offset, rows).chunks
                 offset += rows
