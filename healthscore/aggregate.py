@@ -80,8 +80,9 @@ def aggregate_source(data: SourceData, metrics: Mapping[str, MetricConfig], as_o
     frame = data.frame
     codes, keys = key_codes(frame[data.key])
     if data.time is not None:  # rows without a time or after as_of count nowhere
-        times = frame[data.time]
-        codes = np.where((times.notna() & (times < cutoff_of(as_of))).to_numpy(), codes, -1)
+        counted = _before(frame[data.time], cutoff_of(as_of))
+        if not counted.all():
+            codes = np.where(counted, codes, -1)
     rows = _Rows(frame, codes, len(keys), _MaskCache(frame, data.name), data)
     columns: dict[str, Column] = {}
     by_interval: dict[Interval, dict[str, MetricConfig]] = defaultdict(dict)
@@ -147,7 +148,27 @@ def _per_category(expression: Expression, column: pd.Series) -> np.ndarray:
     name = str(column.name)
     hits: np.ndarray = predicate(expression, {name: values}, values.index).to_numpy(dtype=bool)
     codes: np.ndarray = column.array.codes  # type: ignore[attr-defined]
-    mask: np.ndarray = hits[codes]  # code -1 (missing) picks the last
+    return _coded_mask(hits, codes)
+
+
+FEW_CODES = 4  # codes compared one by one, from which a mask of codes is looked up per row instead
+
+
+def _coded_mask(hits: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The rows whose code hits: `hits` holds a flag per category code and one more, last,
+    for code -1 (missing). With few codes hitting, or few missing it, the rows are compared
+    with each of those codes (M's `event == 'login'` over 10M rows: 3 ms against 25 ms of a
+    lookup per row); otherwise each row's flag is looked up."""
+    flip = 2 * int(np.count_nonzero(hits)) > len(hits)  # compare with the codes that miss
+    chosen = np.flatnonzero(~hits if flip else hits)
+    if len(chosen) > FEW_CODES:
+        looked_up: np.ndarray = hits.take(codes, mode="wrap")  # (wrap: code -1 picks the last)
+        return looked_up
+    mask = np.zeros(len(codes), dtype=bool)
+    for position in chosen.tolist():
+        mask |= codes == (-1 if position == len(hits) - 1 else position)
+    if flip:
+        np.logical_not(mask, out=mask)
     return mask
 
 
@@ -194,6 +215,14 @@ class _Rows:
         self.frame, self.codes, self.size, self.masks, self.data = frame, codes, size, masks, data
         self.valid = codes >= 0
         self._numbers: dict[str, np.ndarray] = {}
+        self._windows: dict[Interval, np.ndarray] = {}
+
+    def window(self, interval: Interval) -> np.ndarray:
+        """The rows that count and fall in the interval; one mask per interval (growth's
+        current window is usually its source's other metrics' window)."""
+        if interval not in self._windows:
+            self._windows[interval] = self.valid & _in_interval(self.frame, self.data, interval)
+        return self._windows[interval]
 
     def numbers(self, field: str, metric: str, agg: str) -> np.ndarray:
         """The field as float64 (NaN where missing); a DataError for text and dates."""
@@ -203,23 +232,26 @@ class _Rows:
 
     def count(self, selected: np.ndarray) -> np.ndarray:
         """Selected rows per account, as floats."""
-        return np.bincount(self.codes[selected], minlength=self.size).astype("float64")
+        return np.bincount(_picked(self.codes, selected), minlength=self.size).astype("float64")
 
     def total(self, selected: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Sum of `values` over the selected rows per account (0 with none)."""
-        return np.bincount(self.codes[selected], weights=values[selected], minlength=self.size)
+        at = np.flatnonzero(selected)
+        return np.bincount(self.codes.take(at), weights=values.take(at), minlength=self.size)
 
     def extreme(self, selected: np.ndarray, values: np.ndarray, agg: str) -> np.ndarray:
         """Per-account min or max of the selected values (NaN with none); values hold no NaN."""
         out = np.full(self.size, np.inf if agg == "min" else -np.inf)
-        (np.minimum if agg == "min" else np.maximum).at(out, self.codes[selected], values[selected])
+        at = np.flatnonzero(selected)
+        (np.minimum if agg == "min" else np.maximum).at(out, self.codes.take(at), values.take(at))
         out[np.isinf(out) & (self.count(selected) == 0)] = np.nan
         return out
 
     def median(self, selected: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Per-account median of the selected values (NaN with none), the two middle values
         averaged for an even count; values hold no NaN."""
-        codes, picked = self.codes[selected], values[selected]
+        at = np.flatnonzero(selected)
+        codes, picked = self.codes.take(at), values.take(at)
         order = np.lexsort((picked, codes))
         ordered = picked[order]
         n = np.bincount(codes, minlength=self.size)
@@ -237,12 +269,13 @@ class _Rows:
         if isinstance(column.array, ArrowExtensionArray):  # hashed in Arrow, a part of the accounts at a time
             return self._distinct_text(column.array.__arrow_array__(), selected)
         values: np.ndarray
+        at = np.flatnonzero(selected)
         if isinstance(column.dtype, pd.CategoricalDtype):
-            values, n = column.array.codes[selected], len(column.cat.categories)  # type: ignore[attr-defined]
+            values, n = column.array.codes.take(at), len(column.cat.categories)  # type: ignore[attr-defined]
         else:
-            values, uniques = pd.factorize(column[selected])
+            values, uniques = pd.factorize(column.take(at))
             n = len(uniques)
-        return self._distinct_pairs(self.codes[selected], values, n, self.size)
+        return self._distinct_pairs(self.codes.take(at), values, n, self.size)
 
     def _distinct_text(self, text: pa.ChunkedArray, selected: np.ndarray) -> np.ndarray:
         """`nunique` of Arrow text over the selected rows. Over many rows the accounts are
@@ -305,8 +338,17 @@ class _Rows:
         assert self.data.time is not None
         times = self.frame[self.data.time].to_numpy()
         out = np.full(self.size, np.datetime64("NaT"), dtype=times.dtype).view("int64")  # NaT is int64's minimum
-        np.maximum.at(out, self.codes[selected], times.view("int64")[selected])
+        at = np.flatnonzero(selected)
+        np.maximum.at(out, self.codes.take(at), times.view("int64").take(at))
         return out.view(times.dtype)
+
+
+def _picked(values: np.ndarray, selected: np.ndarray) -> np.ndarray:
+    """`values[selected]` by the selected positions and a take: numpy's boolean indexing
+    is several times slower over a scattered mask (10M codes, 30% selected: 50 ms against
+    11 ms), and aggregation picks a source's rows for nearly every metric."""
+    picked: np.ndarray = values.take(np.flatnonzero(selected))
+    return picked
 
 
 def _ascending_take(text: pa.ChunkedArray) -> Callable[[np.ndarray], pa.ChunkedArray]:
@@ -331,7 +373,7 @@ def _grouped_pass(
     rows: _Rows, metrics: Mapping[str, MetricConfig], interval: Interval, as_of: dt.date
 ) -> dict[str, Column]:
     """Every metric of one source and window, each a value per account code."""
-    window = rows.valid & _in_interval(rows.frame, rows.data, interval)
+    window = rows.window(interval)
     return {
         name: _reduce(rows, name, m, window & rows.masks.get(m.where, f"metrics.{name}.where"), as_of)
         for name, m in metrics.items()
@@ -417,8 +459,23 @@ def _in_interval(frame: pd.DataFrame, data: SourceData, interval: Interval) -> n
         return np.ones(len(frame), dtype=bool)
     times = frame[data.time].to_numpy()  # datetime64 as held: NaT compares false, as in pandas
     start, end = (bound.to_datetime64().astype(times.dtype) for bound in interval)  # day bounds: exact in any unit
-    inside: np.ndarray = (times >= start) & (times < end)
+    if times.dtype.kind == "M":  # as int64, twice as fast: NaT is int64's minimum, before any start
+        times, start, end = times.view("int64"), start.view("int64"), end.view("int64")
+    inside: np.ndarray = times >= start
+    inside &= times < end
     return inside
+
+
+def _before(times: pd.Series, cutoff: pd.Timestamp) -> np.ndarray:
+    """A mask of the times before `cutoff` (NaT is not), compared as int64 where they are
+    numpy datetimes (a third of the time pandas takes)."""
+    values = times.to_numpy()
+    if values.dtype.kind != "M":
+        return (times.notna() & (times < cutoff)).to_numpy(dtype=bool)
+    ints = values.view("int64")
+    counted: np.ndarray = ints < cutoff.to_datetime64().astype(values.dtype).view("int64")
+    counted &= ints != np.iinfo(np.int64).min  # NaT
+    return counted
 
 
 def _value_column(rows: _Rows, name: str, m: MetricConfig, keys: pd.Index) -> ExtensionArray:

@@ -8,15 +8,19 @@
 4. `explain.top_drivers` (joined in Arrow) equals formatting each account's drivers in Python.
 5. `summary._lowest` (the lowest accounts picked by a partition) equals sorting every account.
 6. `scoring.weighted_scores` a block of accounts at a time equals all accounts at once.
-7. Window bounds compared in the times' own unit (s to ns) equal pandas' comparison.
+7. Window bounds and the as_of cutoff compared in the times' own unit (s to ns), as
+   int64, equal pandas' comparison.
 8. `origins.RowLines` (the lines of Parquet rows and of a well-formed CSV's, computed when
    asked) equals an array of lines.
 9. `parquet_columns.read_columns` with the key read and hashed in two halves of the row
    groups, each on its own thread, equals reading the file whole.
+10. `aggregate._coded_mask` (rows compared with the few codes that hit, or miss) equals
+   looking up each row's flag.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import warnings
 from pathlib import Path
@@ -314,6 +318,15 @@ def test_window_bounds_in_any_unit(unit: str) -> None:
     assert (
         got.tolist() == ((times >= interval[0]) & (times < interval[1])).tolist() == [True, False, False, False, True]
     )
+    cutoff = aggregate.cutoff_of(dt.date(2026, 1, 30))  # midnight after as_of: Jan 31 00:00 is not before it
+    assert aggregate._before(times, cutoff).tolist() == [True, True, False, False, True]
+    assert aggregate._before(times.dt.tz_localize("UTC"), cutoff.tz_localize("UTC")).tolist() == [
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]  # (tz-aware times are compared by pandas)
 
 
 # --- 8. rows' lines computed when asked equal an array of them
@@ -465,3 +478,29 @@ def test_code_counts_in_blocks_equal_one_bincount(size: int, dtype: type, block:
     assert counts.dtype == np.int64
     np.testing.assert_array_equal(counts, np.bincount(codes[codes >= 0].astype(np.int64), minlength=size))
     assert keys.code_counts(np.full(3, 127, dtype=np.int8), 128).tolist() == [0] * 127 + [3]
+
+
+# --- 10. a mask of codes built by comparing with a few codes equals looking each row's up
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    categories=st.integers(0, 12),
+    dtype=st.sampled_from([np.int8, np.int16, np.int32]),
+    data=st.data(),
+)
+def test_coded_mask_equals_looking_up_each_row(categories: int, dtype: type, data: st.DataObject) -> None:
+    """Few codes hitting, few missing, or many of each (looked up): code -1 (missing) is the
+    last flag, and a mask of all or none comes out whole."""
+    hits = np.array(data.draw(st.lists(st.booleans(), min_size=categories + 1, max_size=categories + 1)))
+    codes = data.draw(hnp.arrays(dtype, st.integers(0, 40), elements=st.integers(-1, categories - 1)))
+    got = aggregate._coded_mask(hits, codes)
+    assert got.dtype == bool
+    np.testing.assert_array_equal(got, np.array([hits[c] for c in codes.tolist()], dtype=bool))
+
+
+def test_coded_mask_exact() -> None:
+    codes = np.array([0, 1, -1, 2, 1, 0], dtype=np.int8)
+    assert aggregate._coded_mask(np.array([False, True, False, False]), codes).tolist() == [0, 1, 0, 0, 1, 0]
+    assert aggregate._coded_mask(np.array([True, False, True, True]), codes).tolist() == [1, 0, 1, 1, 0, 1]
+    assert aggregate._coded_mask(np.array([False, False, False, True]), codes).tolist() == [0, 0, 1, 0, 0, 0]
