@@ -131,8 +131,8 @@ def score(
         bars = log_format == "text" and not quiet
 
         def scored() -> RunResult:
-            with _progress(bars) as hook:
-                return run(cfg, as_of, progress=hook, top=top, by=by)
+            with _progress(bars) as hook:  # the inputs' SHA-256 only for run.json, which -o does not write
+                return run(cfg, as_of, progress=hook, top=top, by=by, digests=output is None)
 
         if output is not None:  # one file, written atomically: no manifest, no history, no lock
             result = scored()

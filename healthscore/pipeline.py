@@ -146,11 +146,13 @@ def run(
     sources: dict[str, SourceData] | None = None,
     top: int = LOWEST,
     by: str | None = None,
+    digests: bool = True,
 ) -> RunResult:
     """Score every account of the spine as of a date; raises HealthscoreError subclasses.
 
     `sources` may hold sources already read (by `read_sources`); `top` and `by` shape the
-    summary (its lowest accounts, and a roll-up by a spine column).
+    summary (its lowest accounts, and a roll-up by a spine column). Without `digests`, the
+    input files' SHA-256 (for run.json) is not taken and their `FileRead.sha256` is ''.
     """
     day = resolve_as_of(config, as_of)
     if by is not None:
@@ -169,7 +171,7 @@ def run(
     spine_name = config.accounts.source
     own = sources is None  # sources this run reads are let go of once aggregated and joined
     if sources is None:
-        sources = timed("read", lambda: read_sources(config, report, as_of=day))
+        sources = timed("read", lambda: read_sources(config, report, as_of=day, digests=digests))
     warnings = [w for data in sources.values() for w in data.warnings]
     warnings += [
         Problem(f"source {name!r} is not used by any metric or by accounts, so it was not read", f"sources.{name}")
@@ -236,7 +238,7 @@ PARALLEL_READ_BYTES = 64 << 20  # input of the largest source from which the oth
 
 
 def read_sources(
-    config: Config, progress: Progress | None = None, as_of: dt.date | None = None
+    config: Config, progress: Progress | None = None, as_of: dt.date | None = None, digests: bool = True
 ) -> dict[str, SourceData]:
     """Read every source the config uses, with the columns its metrics need; the error of
     the first source (in config order) that fails raises, as if they were read in turn.
@@ -248,10 +250,10 @@ def read_sources(
     `run` aggregates it. Otherwise, when the largest source's files hold PARALLEL_READ_BYTES
     or more, the other sources are read in turn on a second thread meanwhile (much of
     reading runs in Arrow and numpy, without the GIL: L's 50M events beside three sources
-    of 1-5M rows, 15-18 s -> 13.5-14 s).
+    of 1-5M rows, 15-18 s -> 13.5-14 s). Without `digests`, files' SHA-256 is not taken.
     """
     needed = needed_columns(config)
-    read = source_reader(config, recent_columns(config, as_of) if as_of is not None else {})
+    read = source_reader(config, recent_columns(config, as_of) if as_of is not None else {}, digests)
     sizes = {name: _input_bytes(config, name) for name in needed} if config.engine != "ibis" else {}
     largest = max(sizes, key=lambda name: sizes[name], default=None)
     beside = None if largest is None or len(needed) < 2 or sizes[largest] < PARALLEL_READ_BYTES else largest
@@ -316,16 +318,17 @@ def _beside(work: Callable[[str], T], order: list[str], largest: str) -> dict[st
 
 
 def source_reader(
-    config: Config, recent: dict[str, dict[str, pd.Timestamp]] | None = None
+    config: Config, recent: dict[str, dict[str, pd.Timestamp]] | None = None, digests: bool = True
 ) -> Callable[[str, Collection[str]], SourceData]:
     """A function reading one source (by name, with the columns it must have) as the config's
-    engine does, columns of `recent` (`recent_columns`) perhaps only in recent rows; under
-    engine ibis its sources share their backend connections."""
+    engine does, columns of `recent` (`recent_columns`) perhaps only in recent rows, files'
+    SHA-256 taken if `digests` (in memory); under engine ibis its sources share their
+    backend connections."""
     spine_name = config.accounts.source
     if config.engine != "ibis":
         since = recent or {}
         return lambda name, columns: read_source(
-            config, name, columns, keep_all=name == spine_name, recent=since.get(name)
+            config, name, columns, keep_all=name == spine_name, recent=since.get(name), digest=digests
         )
     from healthscore.ibis_engine import Backends, open_source, read_table_accounts, require_ibis
 

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from unittest.mock import patch
 
 import pandas as pd
 import pytest
@@ -92,6 +93,21 @@ def test_single_file_output_formats(tmp_path: Path, fmt: str) -> None:
         assert [r["account_id"] for r in json.loads(target.read_text())] == ["001", "002", "003"]
     else:
         assert json.loads(target.read_text().splitlines()[1])["health_score"] == 50.0
+
+
+def test_only_a_run_writing_run_json_hashes_its_inputs(tmp_path: Path) -> None:
+    """The inputs' SHA-256 goes to run.json only, which -o does not write: not taken there."""
+    config = small_project(tmp_path)
+    with patch("healthscore.sources._sha256", side_effect=AssertionError("hashed")) as hashing:
+        result = runner.invoke(app, ["score", "-c", str(config), "-o", str(tmp_path / "s.csv"), "-q"])
+        assert result.exit_code == 0, result.output
+        assert hashing.call_count == 0
+    result = runner.invoke(app, ["score", "-c", str(config), "-q"])
+    assert result.exit_code == 0, result.output
+    inputs = json.loads((tmp_path / "out" / "run.json").read_text())["inputs"]
+    digests = [f["sha256"] for source in inputs.values() for f in source["files"]]
+    assert digests
+    assert all(len(d) == 64 for d in digests)
 
 
 def test_as_of_option_moves_the_window(tmp_path: Path) -> None:

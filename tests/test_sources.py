@@ -433,6 +433,18 @@ def test_file_read_sha256_is_the_files_checksum(tmp_path: Path) -> None:
     assert data.files[0].path == str(path)
 
 
+def test_file_read_without_a_digest_has_no_checksum_and_the_same_rows(tmp_path: Path) -> None:
+    """A run that writes no run.json (score -o) does not hash its inputs."""
+    write_csv(tmp_path / "a.csv", "account_id,n\nA,1\nB,2\n")
+    pd.DataFrame({"account_id": ["A", "B", " A"], "n": [1.0, 2.0, 3.0]}).to_parquet(tmp_path / "b.parquet")
+    for path, rows in (("a.csv", 2), ("b.parquet", 3)):
+        config = config_for(tmp_path, path=path)
+        hashed, unhashed = read_source(config, "s"), read_source(config, "s", digest=False)
+        assert [(f.path, f.rows, f.rejected, f.sha256) for f in unhashed.files] == [(str(tmp_path / path), rows, 0, "")]
+        assert len(hashed.files[0].sha256) == 64
+        pd.testing.assert_frame_equal(hashed.frame, unhashed.frame)
+
+
 def test_parquet_read_from_its_path_has_its_checksum_and_rows(tmp_path: Path) -> None:
     """Parquet is read from the path (never whole into memory) and hashed a block at a time."""
     pd.DataFrame({"account_id": ["A", "B", " A"], "n": [1.0, 2.0, 3.0]}).to_parquet(tmp_path / "a.parquet")
