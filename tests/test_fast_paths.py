@@ -1098,6 +1098,7 @@ def test_count_bytes_equals_bytes_count(data: bytes, wanted: bytes, start: int, 
         assert textfile.count_bytes(data, wanted, start, threads=1) == expected
         crlf_only = data.count(b"\r", start) == data.count(b"\r\n", start)
         assert textfile.returns_end_lines(data, start) == crlf_only
+        assert [textfile.holds_byte(data[start:], byte) for byte in wanted] == [count > 0 for count in expected]
 
 
 @pytest.mark.parametrize("at", [0, textfile.COUNT_STEP - 1, textfile.COUNT_STEP, 2 * textfile.COUNT_STEP + 5])
@@ -1512,6 +1513,17 @@ def test_numbers_and_times_parsed_as_read_equal_the_text_path(
         assert typed == as_text
 
 
+def test_finite_and_signless_looks_only_at_a_chunks_own_values() -> None:
+    """The check of typed numbers reads each chunk's values in place: a slice's offset
+    counts, a null's slot (0.0) passes, -0.0 and non-finite values fail."""
+    values = pa.array([1.0, -0.0, None, 2.5, float("inf")])
+    assert [csv_typed._finite_and_signless(values.slice(at, 2)) for at in range(4)] == [False, False, True, False]
+    assert csv_typed._finite_and_signless(pa.array([0.0, None, 3.0]))
+    assert not csv_typed._finite_and_signless(pa.array([0.0, float("nan")]))
+    assert csv_typed._finite_and_signless(pa.array([], pa.float64()))
+    assert csv_typed._finite_and_signless(pa.nulls(3, pa.float64()))
+
+
 def test_numbers_and_times_are_parsed_as_read_where_they_can_be(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plain numbers and ISO times come out of the CSV reader typed; a value it refuses
     sends the file back to the text path, with the same values in the end."""
@@ -1618,11 +1630,18 @@ UTF8_PIECES = [
     bom=st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe"]),
     step=st.sampled_from([1, 2, 3, 1 << 20]),
     encoding=st.sampled_from(["auto", "utf-8", "cp1252"]),
+    halves_from=st.sampled_from([0, 1 << 30]),
 )
-@example(pieces=[b"\xc3", b"a", b"\xa9"], bom=b"", step=1, encoding="auto")  # a character cut by an ASCII step
-def test_a_mapped_file_decodes_as_its_bytes_do(pieces: list[bytes], bom: bytes, step: int, encoding: str) -> None:
+@example(
+    pieces=[b"\xc3", b"a", b"\xa9"], bom=b"", step=1, encoding="auto", halves_from=0
+)  # a character cut by an ASCII step
+@example(pieces=[b"a", b"a", b"\x00"], bom=b"", step=1, encoding="auto", halves_from=0)  # a NUL in the second half
+def test_a_mapped_file_decodes_as_its_bytes_do(
+    pieces: list[bytes], bom: bytes, step: int, encoding: str, halves_from: int
+) -> None:
     """`to_utf8` of a mapped file (checked a step at a time, a character maybe across two
-    steps) gives the text, encoding and fallback, or the error, its bytes give."""
+    steps, ASCII and NUL each half on its own thread or not) gives the text, encoding and
+    fallback, or the error, its bytes give."""
     raw = bom + b"".join(pieces)
 
     def decoded(text: textfile.Text) -> tuple[bytes, str, bool] | str:
@@ -1637,6 +1656,7 @@ def test_a_mapped_file_decodes_as_its_bytes_do(pieces: list[bytes], bom: bytes, 
         path.write_bytes(raw)
         patch.setattr(textfile, "MAP_BYTES", 1)
         patch.setattr(textfile, "COUNT_STEP", step)
+        patch.setattr(textfile, "PARALLEL_BYTES", halves_from)
         mapped = textfile.file_text(path)
         assert isinstance(mapped, bytes) == (len(raw) == 0)
         assert decoded(mapped) == decoded(raw)
