@@ -89,6 +89,49 @@ def test_the_command_keeps_freed_memory_and_the_library_does_not(monkeypatch: py
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+# A child process: OpenBLAS's threads after a matrix product (the process's threads, all
+# OpenBLAS's but the main one), with `one_blas_thread` called first or not.
+BLAS = """
+import os, sys
+from healthscore.allocator import one_blas_thread
+early = sys.argv[1] == "numpy first"
+if early:
+    import numpy
+told = one_blas_thread() if sys.argv[1] != "default" else False
+import numpy as np
+a = np.ones((2000, 16))
+a.T @ a
+print(told, len(os.listdir("/proc/self/task")), os.environ.get("OPENBLAS_NUM_THREADS"))
+"""
+
+
+def _blas_threads(mode: str, **env: str) -> tuple[bool, int, str | None]:
+    clean = {k: v for k, v in os.environ.items() if k not in allocator.BLAS_SETTINGS}
+    out = subprocess.run(
+        [sys.executable, "-c", BLAS, mode], env={**clean, **env}, capture_output=True, text=True, check=True
+    ).stdout.split()
+    return out[0] == "True", int(out[1]), None if out[2] == "None" else out[2]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or (os.cpu_count() or 1) < 2, reason="threads not countable")
+def test_openblas_keeps_to_one_thread_unless_a_user_set_its_threads() -> None:
+    told, threads, setting = _blas_threads("one")
+    assert (told, threads, setting) == (True, 1, "1")
+    assert _blas_threads("default")[1] > 1  # OpenBLAS's own threads, one per core
+    assert _blas_threads("one", OMP_NUM_THREADS="2") == (False, 2, None)  # the user's wins
+    assert _blas_threads("numpy first")[0:1] == (False,)  # too late: OpenBLAS already started
+
+
+def test_the_command_keeps_openblas_to_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "one_blas_thread", lambda: calls.append("one") or True)
+    monkeypatch.setattr(cli, "_end", lambda code: sys.exit(code))
+    monkeypatch.setattr(sys, "argv", ["healthscore", "--version"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert calls == ["one"]
+
+
 def test_a_command_puts_arrow_on_jemalloc_unless_the_user_chose() -> None:
     """Where pyarrow has jemalloc, a command allocates from it; a user's
     ARROW_DEFAULT_MEMORY_POOL wins, and `--help` imports no pyarrow to choose."""
