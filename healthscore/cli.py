@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TextIO
 import typer
 
 from healthscore import __version__
-from healthscore.allocator import keep_freed_memory, one_blas_thread
+from healthscore.allocator import keep_freed_memory, numpy_settings
 from healthscore.cli_backtest import backtest, cohorts
 from healthscore.cli_calibrate import calibrate
 from healthscore.cli_common import ConfigOption, HeaderStyle, LogFormat, errors_to_exit
@@ -273,7 +273,7 @@ app.command()(backfill)
 def main() -> None:
     """Entry point of the `healthscore` command: runs it, then ends the process (`_end`)."""
     keep_freed_memory()  # a process that exits when done: freed memory reused, not zeroed again
-    one_blas_thread()  # before numpy loads OpenBLAS
+    numpy_settings()  # before numpy loads
     try:
         app(prog_name="healthscore")
     except SystemExit as done:  # how click ends every command, with its status

@@ -90,41 +90,48 @@ def test_the_command_keeps_freed_memory_and_the_library_does_not(monkeypatch: py
 
 
 # A child process: OpenBLAS's threads after a matrix product (the process's threads, all
-# OpenBLAS's but the main one), with `one_blas_thread` called first or not.
-BLAS = """
+# OpenBLAS's but the main one) and whether numpy asks for huge pages, with `numpy_settings`
+# called first or not.
+NUMPY = """
 import os, sys
-from healthscore.allocator import one_blas_thread
-early = sys.argv[1] == "numpy first"
-if early:
+from healthscore.allocator import numpy_settings
+if sys.argv[1] == "numpy first":
     import numpy
-told = one_blas_thread() if sys.argv[1] != "default" else False
+chosen = numpy_settings() if sys.argv[1] != "default" else []
 import numpy as np
+from numpy._core import multiarray
 a = np.ones((2000, 16))
 a.T @ a
-print(told, len(os.listdir("/proc/self/task")), os.environ.get("OPENBLAS_NUM_THREADS"))
+print(",".join(chosen) or "-", len(os.listdir("/proc/self/task")), multiarray._set_madvise_hugepage(True))
 """
+SETTINGS = (*allocator.BLAS_SETTINGS, allocator.HUGE_PAGES_SETTING)
 
 
-def _blas_threads(mode: str, **env: str) -> tuple[bool, int, str | None]:
-    clean = {k: v for k, v in os.environ.items() if k not in allocator.BLAS_SETTINGS}
+def _numpy_as_set(mode: str, **env: str) -> tuple[list[str], int, bool]:
+    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     out = subprocess.run(
-        [sys.executable, "-c", BLAS, mode], env={**clean, **env}, capture_output=True, text=True, check=True
+        [sys.executable, "-c", NUMPY, mode], env={**clean, **env}, capture_output=True, text=True, check=True
     ).stdout.split()
-    return out[0] == "True", int(out[1]), None if out[2] == "None" else out[2]
+    return [] if out[0] == "-" else out[0].split(","), int(out[1]), out[2] == "True"
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task") or (os.cpu_count() or 1) < 2, reason="threads not countable")
-def test_openblas_keeps_to_one_thread_unless_a_user_set_its_threads() -> None:
-    told, threads, setting = _blas_threads("one")
-    assert (told, threads, setting) == (True, 1, "1")
-    assert _blas_threads("default")[1] > 1  # OpenBLAS's own threads, one per core
-    assert _blas_threads("one", OMP_NUM_THREADS="2") == (False, 2, None)  # the user's wins
-    assert _blas_threads("numpy first")[0:1] == (False,)  # too late: OpenBLAS already started
+def test_numpy_keeps_one_blas_thread_and_small_pages_unless_a_user_set_them() -> None:
+    chosen, threads, huge = _numpy_as_set("set")
+    assert (chosen, threads) == (["OPENBLAS_NUM_THREADS", allocator.HUGE_PAGES_SETTING], 1)
+    assert not huge
+    default = _numpy_as_set("default")
+    assert default[1] > 1  # OpenBLAS's own threads, one per core
+    huge_by_default = default[2]  # (where the kernel has transparent huge pages)
+    chosen, threads, huge = _numpy_as_set("set", OMP_NUM_THREADS="2", NUMPY_MADVISE_HUGEPAGE="1")
+    assert (chosen, threads, huge) == ([], 2, True)  # the user's win
+    chosen, threads, huge = _numpy_as_set("numpy first")
+    assert (chosen, threads, huge) == ([], default[1], huge_by_default)  # too late: numpy is loaded
 
 
-def test_the_command_keeps_openblas_to_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_command_sets_numpy_up(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(cli, "one_blas_thread", lambda: calls.append("one") or True)
+    monkeypatch.setattr(cli, "numpy_settings", lambda: calls.append("one") or [])
     monkeypatch.setattr(cli, "_end", lambda code: sys.exit(code))
     monkeypatch.setattr(sys, "argv", ["healthscore", "--version"])
     with pytest.raises(SystemExit):
