@@ -15,4 +15,12 @@ _WORKERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="healthscore")
 def on_two_threads(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """`work` on each item, two at a time, results in the items' order; `work` must not
     itself use these threads (both could wait for work queued behind them)."""
-    return list(_WORKERS.map(work, items))
+    return begun(work, items)()
+
+
+def begun(work: Callable[[T], R], items: Sequence[T]) -> Callable[[], list[R]]:
+    """`on_two_threads`, begun now: the caller goes on with its own work meanwhile and calls
+    what this returns for the results (waiting for any not done yet), in the items' order;
+    the first error of `work` raises there."""
+    futures = [_WORKERS.submit(work, item) for item in items]
+    return lambda: [future.result() for future in futures]

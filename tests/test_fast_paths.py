@@ -86,6 +86,9 @@ def _metrics() -> dict[str, MetricConfig]:
     metrics["growth_sum_1m_login"] = MetricConfig(
         source="ev", agg="growth", of=OfConfig(agg="sum", field="v"), window="1m", where="e == 'login'"
     )
+    metrics["growth_nunique_7d"] = MetricConfig(  # of text: computed on other threads, then waited for
+        source="ev", agg="growth", of=OfConfig(agg="nunique", field="u"), window="7d"
+    )
     return metrics
 
 
