@@ -94,8 +94,12 @@ def read_columns(
 
     def read(wanted: list[str], groups: list[int] | None = None, as_dictionary: list[str] = dictionaries) -> pa.Table:
         file = pq.ParquetFile(parquet_input(raw), metadata=metadata, read_dictionary=as_dictionary)  # one per thread
-        table = file.read(columns=wanted) if groups is None else file.read_row_groups(groups, wanted, use_threads=False)
-        table.validate(full=True)
+        if groups is not None:  # (on a thread of its own)
+            table = file.read_row_groups(groups, wanted, use_threads=False)
+            table.validate(full=True)
+            return table
+        table = file.read(columns=wanted)
+        validate_in_halves(table)
         return table
 
     if key is not None and coded_throughout(metadata, key):  # the row groups' own dictionaries, with the rest
@@ -116,6 +120,17 @@ def read_columns(
         coded = keys.parts_categorical(parts, parts[0][1].type)
         del parts
     return _with_skipped(read([c for c in rest if c not in skipped]), raw, metadata, rest, skipped), coded
+
+
+def validate_in_halves(table: pa.Table) -> None:
+    """`table.validate(full=True)` (text is UTF-8, dictionary codes in range ...: pyarrow
+    does not check what it decodes), each half of the rows on its own thread over many
+    rows (M's 10M events: 49 ms -> 25 ms)."""
+    if table.num_rows < keys.PARALLEL_ROWS:
+        table.validate(full=True)
+        return
+    half = table.num_rows // 2
+    on_two_threads(lambda rows: rows.validate(full=True), [table.slice(0, half), table.slice(half)])
 
 
 DICTIONARY_ROW_BYTES = 3.0  # compressed bytes a row of data pages holding dictionary codes only

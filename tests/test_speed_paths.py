@@ -13,7 +13,8 @@
 8. `origins.RowLines` (the lines of Parquet rows and of a well-formed CSV's, computed when
    asked) equals an array of lines.
 9. `parquet_columns.read_columns` with the key read and hashed in two halves of the row
-   groups, each on its own thread, equals reading the file whole.
+   groups, each on its own thread, equals reading the file whole; validating a table in
+   halves fails where validating it whole does.
 10. `aggregate._coded_mask` (rows compared with the few codes that hit, or miss) equals
    looking up each row's flag.
 """
@@ -478,6 +479,30 @@ def test_code_counts_in_blocks_equal_one_bincount(size: int, dtype: type, block:
     assert counts.dtype == np.int64
     np.testing.assert_array_equal(counts, np.bincount(codes[codes >= 0].astype(np.int64), minlength=size))
     assert keys.code_counts(np.full(3, 127, dtype=np.int8), 128).tolist() == [0] * 127 + [3]
+
+
+@pytest.mark.parametrize("bad_row", [None, 0, 3, 5])
+def test_validating_in_halves_finds_bad_text_in_either_half(
+    bad_row: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each half of the rows is validated on its own thread: text that is not UTF-8, in
+    either half, fails as validating the whole table does."""
+    monkeypatch.setattr(keys, "PARALLEL_ROWS", 2)
+    values = [b"ab", b"c", b"de", b"f", b"gh", b"i"]
+    if bad_row is not None:
+        values[bad_row] = b"\xff"
+    data = b"".join(values)
+    offsets = np.cumsum([0, *(len(v) for v in values)]).astype(np.int32)
+    text = pa.Array.from_buffers(pa.string(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    table = pa.table({"n": pa.array(range(6)), "t": text})
+    if bad_row is None:
+        parquet_columns.validate_in_halves(table)
+        table.validate(full=True)
+        return
+    with pytest.raises(pa.ArrowInvalid):
+        table.validate(full=True)
+    with pytest.raises(pa.ArrowInvalid):
+        parquet_columns.validate_in_halves(table)
 
 
 # --- 10. a mask of codes built by comparing with a few codes equals looking each row's up
