@@ -328,7 +328,7 @@ def source_reader(
     if config.engine != "ibis":
         since = recent or {}
         return lambda name, columns: read_source(
-            config, name, columns, keep_all=name == spine_name, recent=since.get(name), digest=digests
+            config, name, columns, keep_all=name == spine_name, recent=since.get(name), digests=digests
         )
     from healthscore.ibis_engine import Backends, open_source, read_table_accounts, require_ibis
 

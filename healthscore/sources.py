@@ -141,7 +141,7 @@ def read_source(
     needed: Collection[str] | None = None,
     keep_all: bool = False,
     recent: Mapping[str, pd.Timestamp] | None = None,
-    digest: bool = True,
+    digests: bool = True,
 ) -> SourceData:
     """Read, rename, type and key-normalize one source; `needed` columns must all be present.
 
@@ -149,8 +149,8 @@ def read_source(
     (for the accounts source, whose columns pass through and whose rows without a time
     are kept). Columns of `recent` (`pipeline.recent_columns`) are needed only in rows
     timed from their start on: Parquet files may leave them null in older row groups.
-    Each file's SHA-256 is taken beside the parsing, unless not to `digest` (a run that
-    writes no run.json: M's 640 MB of CSV took 0.45 CPU-s of two cores); its `sha256` is then ''.
+    Each file's SHA-256 (for run.json) is taken beside the parsing if `digests`; else its
+    `sha256` is '' (M's 640 MB of CSV took 0.45 CPU-s of two cores to hash).
     """
     own = config.sources[name]
     source = with_preset(own)
@@ -169,7 +169,7 @@ def read_source(
         # file mapped (`textfile.file_text`), the rest as bytes
         fmt = file_format(source, path) if not is_gzip(path) else "gzip"
         raw = None if fmt == "parquet" else file_text(path) if fmt == "csv" else path.read_bytes()
-        sha256 = _HASHER.submit(_sha256, path if raw is None else raw) if digest else None  # while it is parsed
+        sha256 = _HASHER.submit(_sha256, path if raw is None else raw) if digests else None  # while it is parsed
 
         def missing(names: list[str]) -> list[str]:
             renames = renames_for(source, names)

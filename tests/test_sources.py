@@ -439,7 +439,7 @@ def test_file_read_without_a_digest_has_no_checksum_and_the_same_rows(tmp_path: 
     pd.DataFrame({"account_id": ["A", "B", " A"], "n": [1.0, 2.0, 3.0]}).to_parquet(tmp_path / "b.parquet")
     for path, rows in (("a.csv", 2), ("b.parquet", 3)):
         config = config_for(tmp_path, path=path)
-        hashed, unhashed = read_source(config, "s"), read_source(config, "s", digest=False)
+        hashed, unhashed = read_source(config, "s"), read_source(config, "s", digests=False)
         assert [(f.path, f.rows, f.rejected, f.sha256) for f in unhashed.files] == [(str(tmp_path / path), rows, 0, "")]
         assert len(hashed.files[0].sha256) == 64
         pd.testing.assert_frame_equal(hashed.frame, unhashed.frame)
