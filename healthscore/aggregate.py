@@ -250,8 +250,9 @@ class _Rows:
         """Per-account min or max of the selected values (NaN with none); values hold no NaN."""
         out = np.full(self.size, np.inf if agg == "min" else -np.inf)
         at = np.flatnonzero(selected)
-        (np.minimum if agg == "min" else np.maximum).at(out, self.codes.take(at), values.take(at))
-        out[np.isinf(out) & (self.count(selected) == 0)] = np.nan
+        codes = self.codes.take(at)
+        (np.minimum if agg == "min" else np.maximum).at(out, codes, values.take(at))
+        out[np.isinf(out) & (np.bincount(codes, minlength=self.size) == 0)] = np.nan  # (an account with none)
         return out
 
     def median(self, selected: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ from healthscore.parallel import on_two_threads
 from healthscore.parquet_columns import few_values, parquet_input, read_columns, stale_groups, values_at
 from healthscore.presets import renames_for
 from healthscore.textfile import (
+    RETURN,
     Decoded,
     Records,
     Text,
@@ -526,7 +527,7 @@ def _return_alone(table: pa.Table) -> bool:
     pyarrow 26). Such text goes to pandas' parser. (The quick path refuses any value holding
     a CR: one record a line leaves none in a value.)"""
     return any(
-        holds_byte(_value_bytes(values), ord("\r"))  # no CR at all: the common case, found by a byte search
+        holds_byte(_value_bytes(values), RETURN)  # no CR at all: the common case, found by a byte search
         and pc.sum(pc.count_substring(values, "\r")) != pc.sum(pc.count_substring(values, "\r\n"))
         for values in _text_values(table)
     )
