@@ -64,10 +64,11 @@ def test_recent_columns_of_calendar_months(tmp_path: Path) -> None:
     assert recent_columns(config, dt.date(2026, 3, 31)) == {"usage": {"user_id": pd.Timestamp("2026-03-01")}}
 
 
-def write_groups(path: Path, rows: pd.DataFrame, sizes: list[int], time: str = "ts") -> None:
-    """`rows` (times in `time`, the rest text) as a Parquet file of row groups of the given sizes."""
+def write_groups(path: Path, rows: pd.DataFrame, sizes: list[int], time: str = "ts", coded: bool = True) -> None:
+    """`rows` (times in `time`, the rest text) as a Parquet file of row groups of the given
+    sizes; text as dictionary codes, unless not `coded`."""
     schema = pa.schema({time: pa.timestamp("us"), **{c: pa.string() for c in rows.columns if c != time}})
-    with pq.ParquetWriter(path, schema) as writer:
+    with pq.ParquetWriter(path, schema, use_dictionary=coded) as writer:
         for start, size in zip(np.cumsum([0, *sizes[:-1]]), sizes, strict=True):
             writer.write_table(pa.Table.from_pandas(rows.iloc[start : start + size], schema, preserve_index=False))
 
@@ -130,13 +131,15 @@ def run_both(config: Config) -> tuple[Any, Any]:
 
 
 @pytest.mark.parametrize("halves", [False, True])
+@pytest.mark.parametrize("coded", [True, False])  # the key read with the rest (its row groups' dictionaries), or apart
 def test_old_row_groups_are_not_read_for_recent_columns_and_nothing_else_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, halves: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, halves: bool, coded: bool
 ) -> None:
     if halves:  # the recent row groups read in two halves, one on each thread, as over many rows
         monkeypatch.setattr(keys, "PARALLEL_ROWS", 2)
     rows = pd.DataFrame(events(30))
-    write_groups(tmp_path / "events.parquet", rows, [6] * 30)  # a day each
+    write_groups(tmp_path / "events.parquet", rows, [6] * 30, coded=coded)  # a day each
+    assert parquet_columns.coded_throughout(pq.read_metadata(tmp_path / "events.parquet"), "account_id") == coded
     metrics = {"active": ACTIVE, "logins": {"agg": "count", "window": "30d"}}
     config = usage_config(tmp_path, metrics)
     recent = read_sources(config, as_of=AS_OF)["usage"]
@@ -152,6 +155,36 @@ def test_old_row_groups_are_not_read_for_recent_columns_and_nothing_else_changes
     own, given = run_both(config)
     pd.testing.assert_frame_equal(own.table, given.table)
     pd.testing.assert_frame_equal(own.rejects, given.rejects)
+
+
+@pytest.mark.parametrize("coded", [True, False])
+def test_recent_row_groups_are_begun_before_the_other_columns_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, coded: bool
+) -> None:
+    """The recent columns' reads are on the two threads while Arrow's read the rest."""
+    write_groups(tmp_path / "events.parquet", pd.DataFrame(events(30)), [6] * 30, coded=coded)
+    config = usage_config(tmp_path, {"active": ACTIVE, "logins": {"agg": "count", "window": "30d"}})
+    steps: list[tuple[str, tuple[str, ...]]] = []  # (how, columns) of each read
+    read_whole, read_groups = pq.ParquetFile.read, pq.ParquetFile.read_row_groups
+
+    def whole(self: pq.ParquetFile, columns: list[str] | None = None, **kwargs: Any) -> pa.Table:
+        steps.append(("whole", tuple(columns or ())))
+        return read_whole(self, columns, **kwargs)
+
+    def groups(self: pq.ParquetFile, row_groups: list[int], columns: list[str] | None = None, **kw: Any) -> pa.Table:
+        steps.append(("groups", tuple(columns or ())))
+        return read_groups(self, row_groups, columns, **kw)
+
+    def begun(work: Any, items: Any) -> Any:  # run at once, in order, so the steps say when it was begun
+        done = [work(item) for item in items]
+        return lambda: done
+
+    monkeypatch.setattr(pq.ParquetFile, "read", whole)
+    monkeypatch.setattr(pq.ParquetFile, "read_row_groups", groups)
+    monkeypatch.setattr(parquet_columns, "begun", begun)
+    read_sources(config, as_of=AS_OF)
+    rest = next(i for i, (how, columns) in enumerate(steps) if how == "whole" and "ts" in columns)
+    assert ("groups", ("user_id",)) in steps[:rest]  # (where not coded, the key was read apart before both)
 
 
 @settings(max_examples=40, deadline=None)
