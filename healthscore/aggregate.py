@@ -294,31 +294,38 @@ class _Rows:
         order once (a stable sort of small numbers); each part counts only its own accounts.
         (Before, each part picked its rows by a pass over all of them, which made small parts
         dear: L's nunique of user_id 3.1-3.3 s in parts of 500k rows, 2.0-2.4 s in parts of
-        125k.) The source's other metrics are computed meanwhile (M: 0.1 s of a 0.57 s pass)."""
-        rows = np.flatnonzero(selected)
-        codes = self.codes.take(rows)
-        parts = max(1, len(rows) // NUNIQUE_PART_ROWS)
-        kind = np.int16 if parts <= np.iinfo(np.int16).max else np.int32  # (int16: a radix sort)
-        wide = np.int32 if max(self.size, 1) * parts < 2**31 else np.int64  # account code times parts fits
-        part = (codes.astype(wide) * parts // max(self.size, 1)).astype(kind)  # accounts in order
-        order = np.argsort(part, kind="stable")
-        ends = np.cumsum(np.bincount(part, minlength=parts))
-        del part
+        125k.) Picking and ordering the rows is begun on one of the threads too, which then
+        begins the parts: the source's other metrics are computed meanwhile from the start
+        (M: 0.07 s of one core, before, picking the rows)."""
+        codes, size = self.codes, self.size
+        pairs = self._distinct_pairs
 
-        take = _ascending_take(text)
+        def parts_begun(_: object) -> Callable[[], list[tuple[int, np.ndarray]]]:
+            rows = np.flatnonzero(selected)
+            picked = codes.take(rows)
+            parts = max(1, len(rows) // NUNIQUE_PART_ROWS)
+            kind = np.int16 if parts <= np.iinfo(np.int16).max else np.int32  # (int16: a radix sort)
+            wide = np.int32 if max(size, 1) * parts < 2**31 else np.int64  # account code times parts fits
+            part = (picked.astype(wide) * parts // max(size, 1)).astype(kind)  # accounts in order
+            order = np.argsort(part, kind="stable")
+            ends = np.cumsum(np.bincount(part, minlength=parts))
+            del part
+            take = _ascending_take(text)
 
-        def count(k: int) -> tuple[int, np.ndarray]:
-            mine = order[(ends[k - 1] if k else 0) : ends[k]]  # ascending: the sort is stable
-            values, distinct = encoded(take(rows[mine]), threads=1)
-            accounts = codes[mine]
-            first = int(accounts.min()) if len(mine) else 0  # the part's accounts: first .. last
-            return first, self._distinct_pairs(accounts - first, values, len(distinct), 0)
+            def count(k: int) -> tuple[int, np.ndarray]:
+                mine = order[(ends[k - 1] if k else 0) : ends[k]]  # ascending: the sort is stable
+                values, distinct = encoded(take(rows[mine]), threads=1)
+                accounts = picked[mine]
+                first = int(accounts.min()) if len(mine) else 0  # the part's accounts: first .. last
+                return first, pairs(accounts - first, values, len(distinct), 0)
 
-        counted = begun(count, range(parts))
+            return begun(count, range(parts))  # (begun from a thread of the two, never waited for on one)
+
+        prepared = begun(parts_begun, [None])
 
         def gathered() -> np.ndarray:
-            out = np.zeros(self.size)
-            for first, counts in counted():
+            out = np.zeros(size)
+            for first, counts in prepared()[0]():
                 out[first : first + len(counts)] += counts
             return out
 

@@ -21,6 +21,7 @@ def on_two_threads(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
 def begun(work: Callable[[T], R], items: Sequence[T]) -> Callable[[], list[R]]:
     """`on_two_threads`, begun now: the caller goes on with its own work meanwhile and calls
     what this returns for the results (waiting for any not done yet), in the items' order;
-    the first error of `work` raises there."""
+    the first error of `work` raises there. `work` may itself begin more work on the two
+    threads (queued behind), as long as it never waits for it there."""
     futures = [_WORKERS.submit(work, item) for item in items]
     return lambda: [future.result() for future in futures]
