@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import pandas as pd
@@ -424,3 +425,42 @@ def test_a_filter_that_fails_on_the_data_names_its_metric(tmp_path: Path) -> Non
     result = runner.invoke(app, ["score", "-c", str(config)])
     assert result.exit_code == 65
     assert "metrics.logins.where: in source 'usage'" in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize("single", [True, False])
+def test_the_renderer_is_imported_meanwhile_as_the_outputs_are_written(tmp_path: Path, single: bool) -> None:
+    """Rich's import (0.03 s) overlaps the writing of the outputs, which holds no GIL."""
+    from healthscore import cli, outputs
+
+    steps: list[str] = []
+    single, several = outputs.write_single, outputs.write_outputs
+
+    def record(step: str, write: Any) -> Any:
+        return lambda *args, **kwargs: (steps.append(step), write(*args, **kwargs))[1]
+
+    config = small_project(tmp_path)
+    with (
+        patch.object(cli, "_import_meanwhile", lambda module: steps.append(f"import {module}")),
+        patch.object(outputs, "write_single", record("write", single)),
+        patch.object(outputs, "write_outputs", record("write", several)),
+    ):
+        one = ["-o", str(tmp_path / "table.parquet")] if single else []
+        result = runner.invoke(app, ["score", "-c", str(config), "-q", *one])
+        assert result.exit_code == 0, result.output
+        json_log = runner.invoke(
+            app, ["score", "-c", str(config), "--log-format", "json", "-o", str(tmp_path / "t.csv")]
+        )
+        assert json_log.exit_code == 0, json_log.output
+    assert steps == ["import healthscore.render", "write", "import None", "write"]
+
+
+def test_a_module_imported_meanwhile_shows_no_error_of_its_own(capfd: pytest.CaptureFixture[str]) -> None:
+    """A module that fails to import fails where the command imports it, with its error, once."""
+    from healthscore.cli import _import_meanwhile
+    from healthscore.parallel import on_two_threads
+
+    _import_meanwhile("healthscore_no_such_module")
+    on_two_threads(lambda _: None, [0, 1])  # the two threads are through with the import
+    assert capfd.readouterr().err == ""
+    with pytest.raises(ModuleNotFoundError, match="healthscore_no_such_module"):
+        __import__("healthscore_no_such_module")
