@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from healthscore.config import Config
 from healthscore.errors import Problem
@@ -188,9 +189,9 @@ def segment_of(score: pd.Series, segments: tuple[SegmentConfig, ...]) -> pd.Data
     position = np.minimum(position, len(segments) - 1)
     scored = ~np.isnan(values)
 
-    def pick(attr: str, unscored: str) -> pd.Series:
-        options = np.array([getattr(s, attr) for s in segments], dtype=object)
-        return pd.Series(np.where(scored, options[position], unscored), index=score.index, dtype="str")
+    def pick(attr: str, unscored: str) -> pd.Series:  # taken in Arrow: no Python string per account
+        options = pa.array([*(getattr(s, attr) for s in segments), unscored], pa.large_string())
+        return pd.Series(options.take(np.where(scored, position, len(segments))), index=score.index, dtype="str")
 
     return pd.DataFrame(
         {

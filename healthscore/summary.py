@@ -303,7 +303,7 @@ def _lowest(
         cut = np.partition(scores[rows], top - 1)[top - 1]
         rows = rows[scores[rows] <= cut]
     frame = table[["account_id", "health_score", "segment", "top_drivers"]].iloc[rows]
-    frame["name"] = _names(config, table.iloc[rows], spine.iloc[rows]).to_numpy()
+    frame["name"] = _names(config, frame, spine.iloc[rows]).to_numpy()  # (not every column of the table taken)
     frame["arr"] = arr[rows] if arr is not None else np.nan
     lowest = frame.sort_values(["health_score", "account_id"], kind="mergesort").head(top)  # scored rows only
     lowest = lowest.sort_values(["arr", "health_score"], ascending=[False, True], kind="mergesort")
