@@ -25,7 +25,7 @@ from pandas.arrays import ArrowExtensionArray
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
 from healthscore.expr import Expression, parse, predicate
-from healthscore.keys import code_counts, encoded, key_codes
+from healthscore.keys import code_counts, encoded
 from healthscore.models import DURATION_RE, MetricConfig
 from healthscore.parallel import begun
 from healthscore.sources import SourceData
@@ -79,11 +79,12 @@ def aggregate_source(data: SourceData, metrics: Mapping[str, MetricConfig], as_o
     """One row per account key present in the source (up to as_of), one column per metric."""
     _check_fields(data, metrics)
     frame = data.frame
-    codes, keys = key_codes(frame[data.key])
+    codes, counts, keys = data.key_counts()
     if data.time is not None:  # rows without a time or after as_of count nowhere
         counted = _before(frame[data.time], cutoff_of(as_of))
         if not counted.all():
             codes = np.where(counted, codes, -1)
+            counts = code_counts(codes, len(keys))
     rows = _Rows(frame, codes, len(keys), _MaskCache(frame, data.name), data)
     columns: dict[str, Column] = {}
     by_interval: dict[Interval, dict[str, MetricConfig]] = defaultdict(dict)
@@ -101,7 +102,7 @@ def aggregate_source(data: SourceData, metrics: Mapping[str, MetricConfig], as_o
                 later[name] = value
             else:
                 columns[name] = value
-    present = code_counts(codes, len(keys)) > 0
+    present = counts > 0
     columns.update({name: value() for name, value in later.items()})  # computed meanwhile (`_Rows.nunique`)
     result = pd.DataFrame({name: columns[name] for name in metrics}, index=keys)
     return result if present.all() else result.loc[present]

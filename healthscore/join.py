@@ -16,7 +16,7 @@ from pandas.api.extensions import ExtensionDtype
 
 from healthscore.config import Config
 from healthscore.errors import DataError, Problem
-from healthscore.keys import code_counts, key_codes, positions_in, same_text, text_array
+from healthscore.keys import positions_in, same_text, text_array
 from healthscore.parallel import on_two_threads
 from healthscore.sources import SourceData
 
@@ -121,8 +121,7 @@ def _lookup(
 def _keys_with_rows(data: SourceData) -> tuple[pd.Index, np.ndarray, int]:
     """The source's distinct keys (sorted), the rows of each, and the rows without a key
     (the rows are factorized to codes, not matched one by one)."""
-    codes, keys = key_codes(data.frame[data.key])
-    rows = code_counts(codes, len(keys))
+    codes, rows, keys = data.key_counts()
     return keys[rows > 0], rows[rows > 0], len(codes) - int(rows.sum())
 
 

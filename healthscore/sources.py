@@ -26,7 +26,7 @@ from pandas.api.types import union_categoricals
 from healthscore.coerce import apply_types
 from healthscore.config import Config
 from healthscore.errors import DataError, InputMissingError, Problem
-from healthscore.keys import coded_keys
+from healthscore.keys import code_counts, coded_keys, key_codes
 from healthscore.models import SourceConfig
 from healthscore.origins import Lines, Origins
 from healthscore.presets import derive_columns, derived_inputs, lowercase_columns, renames_for, with_preset
@@ -72,12 +72,24 @@ class SourceData:
     dropped: dict[str, int] = field(default_factory=dict)
     origins: Origins | None = None
     released: int | None = None  # the rows `release_rows` let go of
+    _coded: tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.Index] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )  # `key_counts` of `frame`
 
     def release_rows(self) -> None:
         """Let go of the rows (once aggregated, by a run that read the source itself): a
         source of tens of millions of rows is most of a run's memory. Counts stay."""
         self.released = len(self.frame)
-        self.frame, self.origins = self.frame.iloc[:0], None
+        self.frame, self.origins, self._coded = self.frame.iloc[:0], None, None
+
+    def key_counts(self) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+        """The key column's codes and sorted distinct keys (`keys.key_codes`), with the rows
+        of each code (`keys.code_counts`), worked out once for the frame: aggregating and
+        joining both need them (M's 10M events counted again: 0.03 s)."""
+        if self._coded is None or self._coded[0] is not self.frame:
+            codes, keys = key_codes(self.frame[self.key])
+            self._coded = (self.frame, codes, code_counts(codes, len(keys)), keys)
+        return self._coded[1], self._coded[2], self._coded[3]
 
     @property
     def rows_used(self) -> int:

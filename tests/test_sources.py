@@ -609,3 +609,53 @@ def test_out_of_range_epoch_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         read(tmp_path, path="a.parquet", time="t")
     assert "a.parquet line 1" in str(info.value)
+
+
+def test_key_counts_are_worked_out_once_for_each_frame() -> None:
+    """Aggregating and joining share one count of each key's rows; a new frame, or rows let
+    go of, count again."""
+    keys = pd.Series(pd.Categorical(["B", "A", None, "B"], categories=["A", "B", "C"]))
+    data = SourceData("usage", pd.DataFrame({"account_id": keys}), "account_id", None, [])
+    codes, counts, distinct = data.key_counts()
+    assert codes.tolist() == [1, 0, -1, 1]
+    assert counts.tolist() == [1, 2, 0]
+    assert list(distinct) == ["A", "B", "C"]
+    assert data.key_counts()[1] is counts  # not counted again
+    data.frame = pd.DataFrame({"account_id": pd.Series(["C", "C"], dtype="str")})
+    codes, counts, distinct = data.key_counts()
+    assert codes.tolist() == [0, 0]
+    assert counts.tolist() == [2]
+    assert list(distinct) == ["C"]
+    data.release_rows()
+    assert data._coded is None
+    assert data.key_counts()[1].tolist() == []
+
+
+def test_a_run_counts_each_source_s_keys_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from healthscore import aggregate, pipeline, sources
+
+    write_csv(tmp_path / "accounts.csv", "account_id,name\nA1,Acme\nA2,Beta\n")
+    write_csv(tmp_path / "usage.csv", "account_id,ts\nA1,2026-01-30\nA1,2026-01-29\nA9,2026-01-28\n")
+    config = make_config(
+        tmp_path,
+        accounts={"source": "accounts"},
+        sources={
+            "accounts": {"path": "accounts.csv", "key": "account_id"},
+            "usage": {"path": "usage.csv", "key": "account_id", "time": "ts"},
+        },
+        metrics={"events": {"source": "usage", "agg": "count", "scale": {"method": "percentile"}}},
+        groups={"usage": {"metrics": ["events"]}},
+    )
+    counted: list[int] = []
+    count = sources.code_counts
+
+    def counting(codes: np.ndarray, size: int) -> np.ndarray:
+        counted.append(len(codes))
+        return count(codes, size)
+
+    monkeypatch.setattr(sources, "code_counts", counting)
+    monkeypatch.setattr(aggregate, "code_counts", counting)
+    result = pipeline.run(config)
+    assert counted == [3]  # the usage's three rows, for its aggregation and its join alike
+    assert result.joins["usage"].unmatched_rows == 1
+    assert result.table["events"].iloc[0] == 2
