@@ -82,9 +82,9 @@ def aggregate_source(data: SourceData, metrics: Mapping[str, MetricConfig], as_o
     codes, counts, keys = data.key_counts()
     if data.time is not None:  # rows without a time or after as_of count nowhere
         counted = _before(frame[data.time], cutoff_of(as_of))
-        if not counted.all():
+        if not counted.all():  # rows per key less those of the rows left out (few: not all rows again)
+            counts = counts - code_counts(codes.take(np.flatnonzero(~counted)), len(keys))
             codes = np.where(counted, codes, -1)
-            counts = code_counts(codes, len(keys))
     rows = _Rows(frame, codes, len(keys), _MaskCache(frame, data.name), data)
     columns: dict[str, Column] = {}
     by_interval: dict[Interval, dict[str, MetricConfig]] = defaultdict(dict)
