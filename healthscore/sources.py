@@ -74,7 +74,7 @@ class SourceData:
     released: int | None = None  # the rows `release_rows` let go of
     _coded: tuple[pd.DataFrame, np.ndarray, np.ndarray, pd.Index] | None = field(
         default=None, init=False, repr=False, compare=False
-    )  # `key_counts` of `frame`
+    )  # `key_counts` of `frame`, held with it
 
     def release_rows(self) -> None:
         """Let go of the rows (once aggregated, by a run that read the source itself): a
