@@ -132,12 +132,13 @@ def score(
 
         def scored() -> RunResult:
             with _progress(bars) as hook:  # the inputs' SHA-256 only for run.json, which -o does not write
-                return run(cfg, as_of, progress=hook, top=top, by=by, digests=output is None)
+                result = run(cfg, as_of, progress=hook, top=top, by=by, digests=output is None)
+            _import_meanwhile(RENDERER if log_format == "text" else None)  # while the outputs are written
+            return result
 
         if output is not None:  # one file, written atomically: no manifest, no history, no lock
             result = scored()
             enforce_checks(result, cfg, fail_on_warnings)
-            _import_meanwhile(RENDERER if log_format == "text" else None)
             written = write_single(result, cfg, output, fmt, sys.stdout.buffer, options)
             paths, removed = ([written] if written else []), []
         else:
@@ -146,7 +147,6 @@ def score(
                 removed = _clean_temps(cfg, directory)
                 result = scored()
                 enforce_checks(result, cfg, fail_on_warnings)
-                _import_meanwhile(RENDERER if log_format == "text" else None)
                 paths = write_outputs(result, cfg, str(out) if out else None, started, options)
         _note_removed(removed, quiet, log_format)
         if log_format == "json":
